@@ -10,7 +10,7 @@ BPF_CFLAGS := -target bpf -O2 -g -Wall -Werror -I xdp -I $(ARCH_INC)
 
 APT_PKGS := clang llvm libbpf-dev libbpf1 bpftool iproute2 tshark ethtool tcpdump \
             python3-venv python3-dev linux-libc-dev
-XDP_SRC  := $(wildcard xdp/*.c)
+XDP_SRC  := $(wildcard xdp/*.c xdp/bench/*.c)
 XDP_HDR  := $(wildcard xdp/*.h xdp/*/*.h)
 XDP_OBJ  := $(patsubst xdp/%.c,build/xdp/%.o,$(XDP_SRC))
 
@@ -67,7 +67,10 @@ fuzz: deps
 
 bench: deps bpf
 	$(PY) -m benchmarks.datapath --json
+	$(PY) -m benchmarks.datapath --json --sessions 1000000 --flows 256
+	$(PY) -m benchmarks.live --json
 	$(PY) -m benchmarks.pfcp_codec --json
+	$(PY) -m benchmarks.pfcp_sessions --json
 
 clean:
 	rm -rf build
