@@ -1,0 +1,32 @@
+"""control: SMF sessions (PFCP) -> XDP map rules.
+
+    PFCP datagram -> pfcp.node (sans-I/O) -> control.agent (handlers)
+        -> control.compile (pure: session state + request -> new state + Plan)
+        -> control.apply (all-or-nothing batched writes through a MapWriter)
+
+Modules:
+    alloc    TEIDs, UE addresses (v4 hosts, v6 /64s), PDR/FAR/QER slots; AllocTxn
+    session  immutable session state (rules by ID, slots, allocations)
+    render   session -> map contents; diff(old, new) -> Plan
+    compile  PFCP rule IEs -> new Session + Plan (establish / modify / delete)
+    plan     Plan, MapOp, EndMarker
+    apply    MapWriter protocol, apply_plan, CoalescingApplier
+    memory   in-memory MapWriter (tests, dry runs); kernel: MapWriter over upf.datapath
+    layout   byte layout of keys/values (xdp/upf_shared.h; checked against the BTF mirror)
+    usage    usage reports from pdr_stats counters
+    gtpu     End Marker bytes, GTP-U signalling parser
+    config   AgentConfig, PeerLossPolicy
+    responses  PFCP responses/IEs from control results (Created PDR, Usage Report, errors)
+    agent    Agent: the N4 endpoint on asyncio
+
+Use from the app::
+
+    from control.agent import Agent
+    from control.config import AgentConfig
+    from control.kernel import KernelMaps
+
+    agent = Agent(AgentConfig(...), KernelMaps(datapath.maps))
+    await agent.start()      # binds PFCP (and GTP-U if configured), starts associations
+    ...
+    await agent.stop()
+"""

@@ -1,0 +1,636 @@
+"""The N4 endpoint: asyncio glue around the sans-I/O PFCP node, and the request handlers.
+
+Datagrams go into :class:`pfcp.node.PfcpNode`; its events are handled here:
+association requests are answered directly, session requests are decoded ->
+compiled (control/compile.py) -> applied (control/apply.py) -> answered. A
+handler never writes a map. Retransmitted requests are answered by the node
+from its response cache, so a request is never applied twice.
+
+End Markers (handover with SNDEM) are sent from the GTP-U socket bound to
+``AgentConfig.gtpu_listen`` (our N3 address, port 2152) once the FAR change is
+in the maps; the same socket counts GTP-U signalling the fast path passes to
+the kernel (Error Indication, End Marker). One socket serves every local
+address: with several N3 addresses the End Marker leaves from that one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import ipaddress
+import itertools
+import logging
+import sys
+import time
+from collections.abc import Callable, Coroutine, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncio_dgram
+
+from control import compile as cc
+from control.alloc import Allocator
+from control.apply import Applied, CoalescingApplier, MapWriter
+from control.config import AgentConfig, PeerLossPolicy
+from control.errors import ControlError
+from control.gtpu import GtpuMessageType, end_marker, parse_signal
+from control.plan import Plan
+from control.responses import (
+    created_pdr,
+    csid_set,
+    error_response,
+    failed_rule_id,
+    offending_ie,
+    socket_address,
+    usage_report,
+    with_remote_seid,
+)
+from control.session import Session, frozen
+from control.usage import report, urr_slots, usage_by_urr
+from pfcp import (
+    AssociationReleaseRequest,
+    AssociationReleaseResponse,
+    AssociationSetupRequest,
+    AssociationSetupResponse,
+    AssociationUpdateRequest,
+    AssociationUpdateResponse,
+    Cause,
+    FSeid,
+    Message,
+    NodeId,
+    PfcpsmReqFlags,
+    SessionDeletionRequest,
+    SessionDeletionResponse,
+    SessionEstablishmentRequest,
+    SessionEstablishmentResponse,
+    SessionModificationRequest,
+    SessionModificationResponse,
+    SessionSetDeletionRequest,
+    SessionSetDeletionResponse,
+    UpFeatures,
+    UsageReportSdr,
+    UsageReportSmr,
+    UsageReportTrigger,
+    UserPlaneIpResourceInformation,
+)
+from pfcp.node import (
+    Address,
+    Event,
+    InvalidRequest,
+    InvalidResponse,
+    NodeConfig,
+    PeerFailed,
+    PeerRestarted,
+    PfcpNode,
+    RequestReceived,
+    RequestTimedOut,
+    ResponseReceived,
+)
+
+log = logging.getLogger("upf.control.agent")
+
+# What the fast path and this agent really do (TS 29.244 8.2.25):
+# FTUP: F-TEID allocation; UEIP: UE IP allocation; EMPU: End Marker on SNDEM.
+UP_FEATURES = UpFeatures.FTUP | UpFeatures.UEIP | UpFeatures.EMPU
+
+_NTP_OFFSET = 2208988800  # seconds from 1900-01-01 to 1970-01-01
+
+
+def ntp_now() -> int:
+    return (int(time.time()) + _NTP_OFFSET) & 0xFFFFFFFF
+
+
+@dataclass(slots=True)
+class Association:
+    """An established PFCP association (TS 29.244 6.2.6)."""
+
+    node_id: NodeId
+    addr: Address
+    recovery_time_stamp: int | None
+
+
+@dataclass(slots=True)
+class AgentStats:
+    sessions_established: int = 0
+    sessions_modified: int = 0
+    sessions_deleted: int = 0
+    requests_rejected: int = 0
+    end_markers_sent: int = 0
+    gtpu_error_indications: int = 0
+    gtpu_end_markers: int = 0
+    gtpu_other: int = 0
+    by_cause: dict[str, int] = field(default_factory=dict)
+
+
+class Agent:
+    """The PFCP agent. ``await start()`` binds and runs it; ``await stop()`` ends it.
+
+    ``writer`` is where plans are applied (control.kernel.KernelMaps for the loaded
+    object, control.memory.MemoryMaps in tests). ``clock`` is monotonic seconds.
+    """
+
+    def __init__(
+        self,
+        config: AgentConfig,
+        writer: MapWriter,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        recovery_time_stamp: int | None = None,
+    ) -> None:
+        self.config = config
+        self.writer = writer
+        self.clock = clock
+        self.recovery_time_stamp = recovery_time_stamp or ntp_now()
+        self.alloc = Allocator(config.alloc)
+        self.applier = CoalescingApplier(writer)
+        self.sessions: dict[int, Session] = {}
+        self.associations: dict[str, Association] = {}  # by peer host
+        self.stats = AgentStats()
+        self.node = PfcpNode(
+            NodeConfig(
+                recovery_time_stamp=self.recovery_time_stamp,
+                t1=config.t1,
+                n1=config.n1,
+                heartbeat_interval=config.heartbeat_interval,
+            ),
+            clock(),
+        )
+        self._node_id = NodeId(config.node_id)
+        self._seids = itertools.count(1)
+        self._locks: dict[int, asyncio.Lock] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._sock: asyncio_dgram.aio.DatagramServer | None = None
+        self._gtpu: asyncio_dgram.aio.DatagramServer | None = None
+        self._wake = asyncio.Event()
+        self._armed: float | None = None  # the deadline the timer loop sleeps until
+        self._pending_setup: set[Address] = set()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @property
+    def address(self) -> Address:
+        """The bound PFCP (host, port)."""
+        if self._sock is None:
+            raise RuntimeError("agent not started")
+        return socket_address(self._sock.sockname)
+
+    @property
+    def gtpu_address(self) -> Address | None:
+        if self._gtpu is None:
+            return None
+        return socket_address(self._gtpu.sockname)
+
+    async def start(self) -> None:
+        self._sock = await asyncio_dgram.bind(self.config.listen)
+        if self.config.gtpu_listen is not None:
+            self._gtpu = await asyncio_dgram.bind(self.config.gtpu_listen)
+            self._spawn(self._gtpu_loop())
+        self._spawn(self._recv_loop())
+        self._spawn(self._timer_loop())
+        for peer in self.config.smf_peers:
+            self._spawn(self._associate(peer))
+        log.info("PFCP agent %s listening on %s:%d", self.config.node_id, *self.address)
+
+    async def stop(self) -> None:
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self._sock is not None:
+            self._sock.close()
+        if self._gtpu is not None:
+            self._gtpu.close()
+
+    async def __aenter__(self) -> Agent:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("agent task failed", exc_info=task.exception())
+
+    # ------------------------------------------------------------------ I/O glue
+
+    async def _recv_loop(self) -> None:
+        assert self._sock is not None
+        while True:
+            data, addr = await self._sock.recv()
+            self.node.receive_datagram(data, socket_address(addr), self.clock())
+            await self._after_node()
+
+    async def _timer_loop(self) -> None:
+        while True:
+            deadline = self._armed = self.node.get_timer()
+            timeout = None if deadline is None else max(0.0, deadline - self.clock())
+            # asyncio.timeout, not wait_for: wait_for can swallow a cancellation (stop()).
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(timeout):
+                    await self._wake.wait()
+            self._wake.clear()
+            self.node.handle_timer(self.clock())
+            await self._after_node(wake_timer=False)
+
+    async def _after_node(self, *, wake_timer: bool = True) -> None:
+        while (event := self.node.next_event()) is not None:
+            self._dispatch(event)
+        await self._flush()
+        if wake_timer:
+            self._rearm()
+
+    def _rearm(self) -> None:
+        """Wake the timer loop if the node now wants to be called earlier than planned."""
+        deadline = self.node.get_timer()
+        if deadline is not None and (self._armed is None or deadline < self._armed):
+            self._wake.set()
+
+    async def _flush(self) -> None:
+        if self._sock is None:
+            return
+        for data, addr in self.node.datagrams_to_send(self.clock()):
+            try:
+                await self._sock.send(data, addr)
+            except OSError as exc:
+                log.warning("PFCP send to %s failed: %s", addr, exc)
+
+    async def _gtpu_loop(self) -> None:
+        assert self._gtpu is not None
+        while True:
+            data, raw_addr = await self._gtpu.recv()
+            addr = socket_address(raw_addr)
+            sig = parse_signal(data)
+            if sig is None:
+                self.stats.gtpu_other += 1
+            elif sig.message_type == GtpuMessageType.ERROR_INDICATION:
+                self.stats.gtpu_error_indications += 1
+                log.warning("GTP-U Error Indication from %s (TEID %#010x)", addr[0], sig.teid)
+            elif sig.message_type == GtpuMessageType.END_MARKER:
+                self.stats.gtpu_end_markers += 1
+                log.info("GTP-U End Marker from %s for TEID %#010x", addr[0], sig.teid)
+            else:
+                self.stats.gtpu_other += 1
+
+    # ------------------------------------------------------------------ events
+
+    def _dispatch(self, event: Event) -> None:
+        if isinstance(event, RequestReceived | InvalidRequest):
+            self._spawn(self._answer(event))
+        elif isinstance(event, ResponseReceived):
+            self._on_response(event.peer, event.request, event.response)
+        elif isinstance(event, RequestTimedOut | InvalidResponse):
+            if isinstance(event.request, AssociationSetupRequest):
+                self._pending_setup.discard(event.peer)
+                self._spawn(self._associate(event.peer, delay=self.config.association_retry))
+        elif isinstance(event, PeerFailed):
+            self._spawn(self._peer_lost(event.peer, self.config.on_peer_failure, "failed"))
+        elif isinstance(event, PeerRestarted):
+            self._spawn(self._peer_lost(event.peer, self.config.on_peer_restart, "restarted"))
+
+    async def _answer(self, event: RequestReceived | InvalidRequest) -> None:
+        try:
+            response = await self._handle(event)
+        except Exception:
+            log.exception("handler failed for %s from %s", event.header, event.peer)
+            response = self._reject(event, Cause.SYSTEM_FAILURE)
+        if response is None:
+            return
+        cause = getattr(response, "cause", None)
+        if isinstance(cause, Cause) and cause is not Cause.REQUEST_ACCEPTED:
+            self.stats.requests_rejected += 1
+            self.stats.by_cause[cause.name] = self.stats.by_cause.get(cause.name, 0) + 1
+        self.node.send_response(event, response, self.clock())
+        await self._flush()
+        self._rearm()  # a cached response to expire, maybe a new peer to probe
+
+    def _peer_seid(self, event: RequestReceived | InvalidRequest) -> int:
+        """The SEID to put in a response header: the CP's SEID of the session, else 0."""
+        if isinstance(event, RequestReceived):
+            msg = event.message
+            if isinstance(msg, SessionEstablishmentRequest):
+                return msg.cp_f_seid.seid
+        seid = event.header.seid
+        session = self.sessions.get(seid) if seid is not None else None
+        return session.remote_seid if session is not None else 0
+
+    async def _handle(self, event: RequestReceived | InvalidRequest) -> Message | None:
+        if isinstance(event, InvalidRequest):
+            err = event.error
+            log.info("invalid request %s from %s: %s", event.header, event.peer, err)
+            return self._reject(event, err.cause, err.ie_type)
+        msg, peer = event.message, event.peer
+        if isinstance(msg, AssociationSetupRequest):
+            return self._association_setup(msg, peer)
+        if isinstance(msg, AssociationUpdateRequest):
+            ok = peer[0] in self.associations
+            return AssociationUpdateResponse(
+                0, self._node_id,
+                Cause.REQUEST_ACCEPTED if ok else Cause.NO_ESTABLISHED_PFCP_ASSOCIATION,
+                up_function_features=UP_FEATURES)
+        if isinstance(msg, AssociationReleaseRequest):
+            return await self._association_release(peer)
+        if isinstance(msg, SessionSetDeletionRequest):
+            return await self._session_set_deletion(msg, peer)
+        if msg.is_session:
+            if peer[0] not in self.associations:
+                return self._reject(event, Cause.NO_ESTABLISHED_PFCP_ASSOCIATION)
+            if isinstance(msg, SessionEstablishmentRequest):
+                return await self._establish(msg, peer)
+            if isinstance(msg, SessionModificationRequest | SessionDeletionRequest):
+                return await self._session_request(msg, peer)
+        log.info("no handler for %s from %s", type(msg).__name__, peer)
+        return self._reject(event, Cause.SERVICE_NOT_SUPPORTED)
+
+    def _reject(self, event: RequestReceived | InvalidRequest, cause: Cause,
+                ie_type: int | None = None) -> Message | None:
+        """The response to ``event`` carrying ``cause`` (and the offending IE)."""
+        return error_response(event.header.message_type, cause, ie_type, self._node_id,
+                               self._peer_seid(event), self.recovery_time_stamp)
+
+    # ------------------------------------------------------------------ associations
+
+    def _setup_response_fields(self) -> dict[str, object]:
+        info: tuple[UserPlaneIpResourceInformation, ...] = ()
+        if self.config.advertise_ip_resources:
+            info = tuple(
+                UserPlaneIpResourceInformation(ipv4=ep.ipv4, ipv6=ep.ipv6)
+                for ep in self.config.alloc.endpoints
+            )
+        return {"up_function_features": UP_FEATURES, "user_plane_ip_resource_information": info}
+
+    def _association_setup(self, msg: AssociationSetupRequest, peer: Address) -> Message:
+        if not self.config.allowed(peer[0]):
+            log.warning("association setup from %s (%s) refused: not an allowed SMF",
+                        peer, msg.node_id.value)
+            return AssociationSetupResponse(0, self._node_id, Cause.REQUEST_REJECTED,
+                                            self.recovery_time_stamp)
+        self._associated(peer, msg.node_id, msg.recovery_time_stamp)
+        return AssociationSetupResponse(
+            0, self._node_id, Cause.REQUEST_ACCEPTED, self.recovery_time_stamp,
+            **self._setup_response_fields(),  # type: ignore[arg-type]
+        )
+
+    def _associated(self, peer: Address, node_id: NodeId, stamp: int | None) -> None:
+        known = self.associations.get(peer[0])
+        self.associations[peer[0]] = Association(node_id, peer, stamp)
+        if known is None or known.addr != peer:
+            if known is not None:
+                self.node.remove_peer(known.addr)
+            self.node.add_peer(peer, self.clock(), stamp)
+        log.info("PFCP association with %s (node %s) up", peer, node_id.value)
+
+    async def _association_release(self, peer: Address) -> Message:
+        assoc = self.associations.pop(peer[0], None)
+        if assoc is None:
+            return AssociationReleaseResponse(0, self._node_id,
+                                              Cause.NO_ESTABLISHED_PFCP_ASSOCIATION)
+        self.node.remove_peer(assoc.addr)
+        await self._purge(peer[0])
+        log.info("PFCP association with %s released", peer)
+        return AssociationReleaseResponse(0, self._node_id, Cause.REQUEST_ACCEPTED)
+
+    async def _associate(self, peer: Address, delay: float = 0.0) -> None:
+        """UPF-initiated Association Setup towards a configured SMF (retried on failure)."""
+        if delay:
+            await asyncio.sleep(delay)
+        if peer[0] in self.associations or peer in self._pending_setup:
+            return
+        self._pending_setup.add(peer)
+        request = AssociationSetupRequest(
+            0, self._node_id, self.recovery_time_stamp,
+            up_function_features=UP_FEATURES,
+            user_plane_ip_resource_information=self._setup_response_fields()[
+                "user_plane_ip_resource_information"],  # type: ignore[arg-type]
+        )
+        self.node.send_request(request, peer, self.clock())
+        await self._flush()
+        self._rearm()
+
+    def _on_response(self, peer: Address, request: Message, response: Message) -> None:
+        if not isinstance(request, AssociationSetupRequest):
+            return
+        self._pending_setup.discard(peer)
+        if isinstance(response, AssociationSetupResponse) and \
+                response.cause is Cause.REQUEST_ACCEPTED:
+            self._associated(peer, response.node_id, response.recovery_time_stamp)
+        else:
+            log.warning("association setup with %s refused: %s", peer,
+                        getattr(response, "cause", response))
+            self._spawn(self._associate(peer, delay=self.config.association_retry))
+
+    async def _peer_lost(self, peer: Address, policy: PeerLossPolicy, what: str) -> None:
+        sessions = [s for s in self.sessions.values() if s.peer == peer[0]]
+        log.warning("PFCP peer %s %s: %s its %d sessions", peer, what,
+                    "purging" if policy is PeerLossPolicy.PURGE else "keeping", len(sessions))
+        if what == "failed":
+            assoc = self.associations.pop(peer[0], None)
+            if assoc is not None:
+                self.node.remove_peer(assoc.addr)
+            if peer in [tuple(p) for p in self.config.smf_peers]:
+                self._spawn(self._associate(peer, delay=self.config.association_retry))
+        if policy is PeerLossPolicy.PURGE:
+            await self._purge(peer[0])
+
+    async def _purge(self, host: str, seids: Iterable[int] | None = None) -> int:
+        """Delete sessions of ``host`` (all, or those in ``seids``); returns how many."""
+        wanted = set(seids) if seids is not None else None
+        victims = [s.local_seid for s in self.sessions.values()
+                   if s.peer == host and (wanted is None or s.local_seid in wanted)]
+        results = await asyncio.gather(*(self._delete(seid) for seid in victims),
+                                       return_exceptions=True)
+        return sum(1 for r in results if not isinstance(r, BaseException))
+
+    # ------------------------------------------------------------------ sessions
+
+    def _lock(self, seid: int) -> asyncio.Lock:
+        lock = self._locks.get(seid)
+        if lock is None:
+            lock = self._locks[seid] = asyncio.Lock()
+        return lock
+
+    def _new_seid(self) -> int:
+        while True:
+            seid = next(self._seids)
+            if seid not in self.sessions and seid not in self._locks:
+                return seid
+
+    def _f_seid(self, seid: int) -> FSeid:
+        return FSeid(seid, ipv4=self._n4_address())
+
+    def _n4_address(self) -> ipaddress.IPv4Address:
+        if self.config.n4_address is not None:
+            return self.config.n4_address
+        with contextlib.suppress(ValueError):
+            addr = ipaddress.ip_address(self.address[0])
+            if isinstance(addr, ipaddress.IPv4Address) and not addr.is_unspecified:
+                return addr
+        if isinstance(self.config.node_id, ipaddress.IPv4Address):
+            return self.config.node_id
+        return self.config.alloc.endpoints[0].ipv4
+
+    async def _apply(self, plan: Plan, txn_commit: Callable[[], None],
+                     txn_abort: Callable[[], None]) -> Applied:
+        try:
+            applied = await self.applier.apply(plan)
+        except BaseException:
+            txn_abort()
+            raise
+        txn_commit()
+        await self._send_end_markers(plan)
+        return applied
+
+    async def _send_end_markers(self, plan: Plan) -> None:
+        for em in plan.end_markers:
+            if self._gtpu is None:
+                log.warning("End Marker for TEID %#010x to %s not sent: no GTP-U socket",
+                            em.teid, em.peer)
+                continue
+            try:
+                dest = (str(em.peer), self.config.gtpu_peer_port)
+                await self._gtpu.send(end_marker(em.teid), dest)
+            except OSError as exc:
+                log.warning("End Marker to %s failed: %s", em.peer, exc)
+                continue
+            self.stats.end_markers_sent += 1
+            log.info("End Marker sent to %s for TEID %#010x", em.peer, em.teid)
+
+    async def _establish(self, msg: SessionEstablishmentRequest, peer: Address) -> Message:
+        seid = self._new_seid()
+        remote = msg.cp_f_seid
+        base = Session(local_seid=seid, remote_seid=remote.seid, peer=sys.intern(peer[0]),
+                       remote_ipv4=remote.ipv4, remote_ipv6=remote.ipv6,
+                       fq_csids=csid_set(msg.fq_csid))
+        rules = cc.SessionRules(create_pdr=msg.create_pdr, create_far=msg.create_far,
+                                create_qer=msg.create_qer, create_urr=msg.create_urr)
+        async with self._lock(seid):
+            txn = self.alloc.begin()
+            try:
+                result = cc.establish(seid, base, rules, self.alloc, txn)
+                await self._apply(result.plan, txn.commit, txn.abort)
+            except ControlError as exc:
+                log.info("session establishment from %s rejected: %s", peer, exc)
+                self._locks.pop(seid, None)
+                return SessionEstablishmentResponse(
+                    0, self._node_id, exc.cause, offending_ie=offending_ie(exc.offending_ie),
+                    failed_rule_id=failed_rule_id(exc), seid=remote.seid)
+            assert result.session is not None
+            self.sessions[seid] = result.session
+        self.stats.sessions_established += 1
+        log.info("%s established: %d PDRs", result.session, len(result.session.pdrs))
+        return SessionEstablishmentResponse(
+            0, self._node_id, Cause.REQUEST_ACCEPTED, up_f_seid=self._f_seid(seid),
+            created_pdr=tuple(created_pdr(c) for c in result.created if c.f_teid or
+                              c.ue_v4 or c.ue_v6),
+            seid=remote.seid)
+
+    async def _session_request(self, msg: SessionModificationRequest | SessionDeletionRequest,
+                               peer: Address) -> Message:
+        seid = msg.seid or 0
+        session = self.sessions.get(seid)
+        if session is None or session.peer != peer[0]:
+            log.info("%s for unknown SEID %#018x from %s", type(msg).__name__, seid, peer)
+            if isinstance(msg, SessionDeletionRequest):
+                return SessionDeletionResponse(0, Cause.SESSION_CONTEXT_NOT_FOUND, seid=0)
+            return SessionModificationResponse(0, Cause.SESSION_CONTEXT_NOT_FOUND, seid=0)
+        if isinstance(msg, SessionDeletionRequest):
+            try:
+                return await self._delete(seid)
+            except ControlError as exc:
+                return SessionDeletionResponse(0, exc.cause, seid=session.remote_seid)
+        return await self._modify(seid, msg)
+
+    async def _modify(self, seid: int, msg: SessionModificationRequest) -> Message:
+        async with self._lock(seid):
+            session = self.sessions.get(seid)
+            if session is None:
+                return SessionModificationResponse(0, Cause.SESSION_CONTEXT_NOT_FOUND, seid=0)
+            if msg.cp_f_seid is not None:  # the SMF moved the session (TS 29.244 7.5.4)
+                session = with_remote_seid(session, msg.cp_f_seid)
+            if msg.fq_csid:
+                session = dataclasses.replace(session, fq_csids=csid_set(msg.fq_csid))
+            rules = cc.SessionRules(
+                create_pdr=msg.create_pdr, create_far=msg.create_far,
+                create_qer=msg.create_qer, create_urr=msg.create_urr,
+                update_pdr=msg.update_pdr, update_far=msg.update_far,
+                update_qer=msg.update_qer, update_urr=msg.update_urr,
+                remove_pdr=msg.remove_pdr, remove_far=msg.remove_far,
+                remove_qer=msg.remove_qer, remove_urr=msg.remove_urr,
+            )
+            # Usage reports: removed URRs (final) and queried ones (TS 29.244 7.5.4, 5.2.2.3).
+            removed_urrs = {r.urr_id for r in msg.remove_urr}
+            queried = {q.urr_id for q in msg.query_urr}
+            if msg.pfcpsmreq_flags is not None and msg.pfcpsmreq_flags & PfcpsmReqFlags.QAURR:
+                queried |= set(session.urrs)
+            txn = self.alloc.begin()
+            try:
+                result = cc.modify(session, rules, self.alloc, txn)
+                new = result.session
+                assert new is not None
+                queried &= set(new.urrs)
+                reads = (urr_slots(session, removed_urrs) | urr_slots(new, queried)
+                         | set(result.plan.reads))
+                plan = dataclasses.replace(result.plan, reads=tuple(sorted(reads)))
+                applied = await self._apply(plan, txn.commit, txn.abort)
+            except ControlError as exc:
+                log.info("%s modification rejected: %s", session, exc)
+                return SessionModificationResponse(
+                    0, exc.cause, offending_ie=offending_ie(exc.offending_ie),
+                    failed_rule_id=failed_rule_id(exc), seid=session.remote_seid)
+            final, _ = report(session, applied.counters, removed_urrs)
+            current, updated = report(new, applied.counters, queried)
+            if updated:
+                new = dataclasses.replace(new, urrs=frozen({**new.urrs, **updated}))
+            self.sessions[seid] = new
+        self.stats.sessions_modified += 1
+        reports = tuple(
+            [usage_report(UsageReportSmr, u, UsageReportTrigger.TERMR) for u in final]
+            + [usage_report(UsageReportSmr, u, UsageReportTrigger.IMMER) for u in current]
+        )
+        return SessionModificationResponse(
+            0, Cause.REQUEST_ACCEPTED,
+            created_pdr=tuple(created_pdr(c) for c in result.created if c.f_teid or
+                              c.ue_v4 or c.ue_v6),
+            usage_report=reports,
+            seid=session.remote_seid)
+
+    async def _delete(self, seid: int) -> SessionDeletionResponse:
+        async with self._lock(seid):
+            session = self.sessions.get(seid)
+            if session is None:
+                return SessionDeletionResponse(0, Cause.SESSION_CONTEXT_NOT_FOUND, seid=0)
+            txn = self.alloc.begin()
+            result = cc.delete(session, txn)
+            applied = await self._apply(result.plan, txn.commit, txn.abort)
+            del self.sessions[seid]
+        self._locks.pop(seid, None)
+        self.stats.sessions_deleted += 1
+        reports = tuple(usage_report(UsageReportSdr, u, UsageReportTrigger.TERMR)
+                        for u in usage_by_urr(session, applied.counters))
+        log.info("%s deleted", session)
+        return SessionDeletionResponse(0, Cause.REQUEST_ACCEPTED, usage_report=reports,
+                                       seid=session.remote_seid)
+
+    async def _session_set_deletion(self, msg: SessionSetDeletionRequest,
+                                    peer: Address) -> Message:
+        """TS 29.244 6.2.9: delete the peer's sessions whose FQ-CSIDs match the request's
+        (all of the peer's sessions when the request carries no FQ-CSID)."""
+        if peer[0] not in self.associations:
+            return SessionSetDeletionResponse(0, self._node_id,
+                                              Cause.NO_ESTABLISHED_PFCP_ASSOCIATION)
+        wanted = csid_set(msg.fq_csid)
+        seids = None
+        if wanted:
+            seids = [s.local_seid for s in self.sessions.values() if s.fq_csids & wanted]
+        count = await self._purge(peer[0], seids)
+        log.info("session set deletion from %s: %d sessions deleted", peer, count)
+        return SessionSetDeletionResponse(0, self._node_id, Cause.REQUEST_ACCEPTED)

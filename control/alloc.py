@@ -1,0 +1,325 @@
+"""Allocation of everything a session takes from the UPF: TEIDs, UE addresses, map slots.
+
+Every allocator hands out values with ``take`` and takes them back with ``give``.
+Compiling a request never commits anything by itself: it draws from an
+:class:`AllocTxn`, which records what was taken and what is to be released.
+``commit()`` makes the releases effective (after the map writes succeeded),
+``abort()`` returns everything taken (when the request is rejected or the plan
+failed). A released slot is therefore never reused before the maps stop
+pointing at it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+from control.errors import ResourceExhausted
+
+log = logging.getLogger("upf.control.alloc")
+
+T = TypeVar("T")
+IPv4 = ipaddress.IPv4Address
+IPv6Net = ipaddress.IPv6Network
+
+
+class Pool(Generic[T]):
+    """A free list over a lazily enumerated finite supply of values."""
+
+    def __init__(self, name: str, supply: Iterator[T]) -> None:
+        self.name = name
+        self._supply: Iterator[T] | None = supply
+        self._free: deque[T] = deque()
+        self._used: set[T] = set()
+
+    def take(self, acceptable: Callable[[T], bool] = lambda _v: True) -> T:
+        """The next free value; skips (and keeps free) values ``acceptable`` refuses."""
+        skipped: list[T] = []
+        try:
+            while True:
+                value = self._next()
+                if value is None:
+                    raise ResourceExhausted(f"{self.name} exhausted")
+                if acceptable(value):
+                    self._used.add(value)
+                    return value
+                skipped.append(value)
+        finally:
+            self._free.extend(skipped)
+
+    def _next(self) -> T | None:
+        # Fresh values first: a released TEID or address is reused as late as possible,
+        # so stray packets of an old session do not reach the next owner.
+        if self._supply is not None:
+            for value in self._supply:
+                return value
+            self._supply = None
+        if self._free:
+            return self._free.popleft()
+        return None
+
+    def give(self, value: T) -> None:
+        if value not in self._used:
+            log.error("%s: release of %s which is not allocated", self.name, value)
+            return
+        self._used.remove(value)
+        self._free.append(value)
+
+    def in_use(self) -> int:
+        return len(self._used)
+
+    def is_used(self, value: T) -> bool:
+        return value in self._used
+
+
+class SlotPool(Pool[int]):
+    """A Pool of array slots that marks used slots in a bytearray (one byte per slot)
+    instead of a set (about 70 bytes per entry): it is sized once, like the map."""
+
+    def __init__(self, name: str, size: int, reserved: int) -> None:
+        super().__init__(name, iter(range(reserved, size)))
+        self._flags = bytearray(max(size, 0))
+        self._count = 0
+
+    def take(self, acceptable: Callable[[int], bool] = lambda _v: True) -> int:
+        value = super().take(acceptable)
+        self._used.discard(value)
+        self._flags[value] = 1
+        self._count += 1
+        return value
+
+    def give(self, value: int) -> None:
+        if not 0 <= value < len(self._flags) or not self._flags[value]:
+            log.error("%s: release of %s which is not allocated", self.name, value)
+            return
+        self._flags[value] = 0
+        self._count -= 1
+        self._free.append(value)
+
+    def in_use(self) -> int:
+        return self._count
+
+    def is_used(self, value: int) -> bool:
+        return 0 <= value < len(self._flags) and bool(self._flags[value])
+
+
+def slot_pool(name: str, size: int, reserved: int = 1) -> Pool[int]:
+    """Array slots ``reserved .. size-1``; slots below ``reserved`` are never handed out
+    (slot 0 of qers means "no QER", slot 0 of fars stays empty)."""
+    return SlotPool(name, size, reserved)
+
+
+def teid_pool(first: int = 1, last: int = 0xFFFFFFFF) -> Pool[int]:
+    """Local TEIDs, unique per UPF instance. TEID 0 is never allocated (TS 29.281 5.1)."""
+    return Pool("teid", iter(range(max(first, 1), last + 1)))
+
+
+def v4_pool(name: str, network: ipaddress.IPv4Network) -> Pool[IPv4]:
+    return Pool(name, network.hosts())
+
+
+def v6_prefix_pool(name: str, network: IPv6Net) -> Pool[IPv6Net]:
+    """/64 prefixes out of ``network`` (one per PDU session, TS 23.501 5.8.2.2)."""
+    if network.prefixlen > 64:
+        raise ValueError(f"{name}: IPv6 pool {network} is longer than /64")
+    return Pool(name, network.subnets(new_prefix=64))
+
+
+@dataclass(frozen=True, slots=True)
+class UePoolConfig:
+    """UE address pools of one network instance (None = the default instance)."""
+
+    network_instance: str | None
+    ipv4: ipaddress.IPv4Network | None = None
+    ipv6: IPv6Net | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointConfig:
+    """One of our GTP-U endpoint addresses.
+
+    ``interface`` is the PFCP interface value it serves (0 ACCESS = N3, 1 CORE = N9
+    towards another UPF); ``network_instance`` None matches any instance.
+    """
+
+    interface: int
+    ipv4: IPv4
+    network_instance: str | None = None
+    ipv6: ipaddress.IPv6Address | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AllocConfig:
+    endpoints: tuple[EndpointConfig, ...]
+    ue_pools: tuple[UePoolConfig, ...] = ()
+    pdr_slots: int = 400000
+    far_slots: int = 400000
+    qer_slots: int = 200000
+    teid_first: int = 1
+    teid_last: int = 0xFFFFFFFF
+
+
+KeyId = tuple[str, bytes]  # (map name, key bytes)
+
+_MAP_TAGS: dict[str, bytes] = {}
+
+
+def owner_key(key: KeyId) -> bytes:
+    """``key`` as one bytes object (a map tag octet + the key): a tuple per key would cost
+    56 more bytes, times two keys per session, times a million sessions."""
+    name, raw = key
+    tag = _MAP_TAGS.get(name)
+    if tag is None:
+        tag = _MAP_TAGS[name] = bytes([len(_MAP_TAGS)])
+    return tag + raw
+
+
+class Allocator:
+    """All per-UPF allocation state. Use :meth:`begin` to allocate."""
+
+    def __init__(self, config: AllocConfig) -> None:
+        self.config = config
+        self.teids = teid_pool(config.teid_first, config.teid_last)
+        self.pdr_slots = slot_pool("pdr slots", config.pdr_slots)
+        self.far_slots = slot_pool("far slots", config.far_slots)
+        self.qer_slots = slot_pool("qer slots", config.qer_slots)
+        self.ue_v4: dict[str | None, Pool[IPv4]] = {}
+        self.ue_v6: dict[str | None, Pool[IPv6Net]] = {}
+        for pool in config.ue_pools:
+            ni = pool.network_instance
+            if pool.ipv4 is not None:
+                self.ue_v4[ni] = v4_pool(f"UE IPv4 pool {ni or 'default'}", pool.ipv4)
+            if pool.ipv6 is not None:
+                self.ue_v6[ni] = v6_prefix_pool(f"UE IPv6 pool {ni or 'default'}", pool.ipv6)
+        # Which session (local SEID) owns each key of the PDR maps.
+        self.key_owners: dict[bytes, int] = {}  # owner_key(...) -> local SEID
+
+    def begin(self) -> AllocTxn:
+        return AllocTxn(self)
+
+    def endpoint(self, interface: int, network_instance: str | None) -> EndpointConfig | None:
+        """Our GTP-U address for a PFCP interface and network instance (exact instance first)."""
+        fallback = None
+        for ep in self.config.endpoints:
+            if ep.interface != interface:
+                continue
+            if ep.network_instance == network_instance:
+                return ep
+            if ep.network_instance is None and fallback is None:
+                fallback = ep
+        return fallback
+
+
+@dataclass(slots=True)
+class AllocTxn:
+    """Allocations and releases of one request, undone or made effective together."""
+
+    alloc: Allocator
+    _taken: list[tuple[Pool[object], object]] = field(default_factory=list)
+    _to_give: list[tuple[Pool[object], object]] = field(default_factory=list)
+    _claimed: list[bytes] = field(default_factory=list)
+    _to_unclaim: list[bytes] = field(default_factory=list)
+    _done: bool = False
+
+    def _take(self, pool: Pool[T], acceptable: Callable[[T], bool] = lambda _v: True) -> T:
+        value = pool.take(acceptable)
+        self._taken.append((pool, value))  # type: ignore[arg-type]
+        return value
+
+    def _give_later(self, pool: Pool[T], value: T) -> None:
+        self._to_give.append((pool, value))  # type: ignore[arg-type]
+
+    # --- slots -------------------------------------------------------------
+    def pdr_slot(self) -> int:
+        return self._take(self.alloc.pdr_slots)
+
+    def far_slot(self) -> int:
+        return self._take(self.alloc.far_slots)
+
+    def qer_slot(self) -> int:
+        return self._take(self.alloc.qer_slots)
+
+    def release_pdr_slot(self, slot: int) -> None:
+        self._give_later(self.alloc.pdr_slots, slot)
+
+    def release_far_slot(self, slot: int) -> None:
+        self._give_later(self.alloc.far_slots, slot)
+
+    def release_qer_slot(self, slot: int) -> None:
+        self._give_later(self.alloc.qer_slots, slot)
+
+    # --- TEIDs and UE addresses -----------------------------------------------
+    def teid(self, uplink_map: str) -> int:
+        """A TEID whose uplink key nobody holds (SMF-chosen TEIDs may sit in our range)."""
+        owners = self.alloc.key_owners
+        return self._take(
+            self.alloc.teids, lambda t: owner_key((uplink_map, t.to_bytes(4, "big"))) not in owners
+        )
+
+    def release_teid(self, teid: int) -> None:
+        if self.alloc.teids.is_used(teid):
+            self._give_later(self.alloc.teids, teid)
+
+    def ue_v4(self, network_instance: str | None, v4_map: str) -> IPv4:
+        pool = self.alloc.ue_v4.get(network_instance) or self.alloc.ue_v4.get(None)
+        if pool is None:
+            raise ResourceExhausted(f"no IPv4 UE pool for network instance {network_instance!r}")
+        owners = self.alloc.key_owners
+        return self._take(pool, lambda a: owner_key((v4_map, a.packed)) not in owners)
+
+    def ue_v6(self, network_instance: str | None, v6_map: str) -> IPv6Net:
+        pool = self.alloc.ue_v6.get(network_instance) or self.alloc.ue_v6.get(None)
+        if pool is None:
+            raise ResourceExhausted(f"no IPv6 UE pool for network instance {network_instance!r}")
+        owners = self.alloc.key_owners
+        return self._take(
+            pool, lambda p: owner_key((v6_map, p.network_address.packed[:8])) not in owners)
+
+    def release_ue_v4(self, network_instance: str | None, addr: IPv4) -> None:
+        for pool in (self.alloc.ue_v4.get(network_instance), self.alloc.ue_v4.get(None)):
+            if pool is not None and pool.is_used(addr):
+                self._give_later(pool, addr)
+                return
+
+    def release_ue_v6(self, network_instance: str | None, prefix: IPv6Net) -> None:
+        for pool in (self.alloc.ue_v6.get(network_instance), self.alloc.ue_v6.get(None)):
+            if pool is not None and pool.is_used(prefix):
+                self._give_later(pool, prefix)
+                return
+
+    # --- key ownership --------------------------------------------------------
+    def claim_key(self, key: KeyId, seid: int) -> bool:
+        """Claim a PDR map key for a session; False if another session holds it."""
+        okey = owner_key(key)
+        owner = self.alloc.key_owners.get(okey)
+        if owner is not None:
+            return owner == seid
+        self.alloc.key_owners[okey] = seid
+        self._claimed.append(okey)
+        return True
+
+    def unclaim_key(self, key: KeyId) -> None:
+        self._to_unclaim.append(owner_key(key))
+
+    # --- outcome ---------------------------------------------------------------
+    def commit(self) -> None:
+        if self._done:
+            return
+        self._done = True
+        for pool, value in self._to_give:
+            pool.give(value)
+        for key in self._to_unclaim:
+            self.alloc.key_owners.pop(key, None)
+
+    def abort(self) -> None:
+        if self._done:
+            return
+        self._done = True
+        for pool, value in reversed(self._taken):
+            pool.give(value)
+        for key in self._claimed:
+            self.alloc.key_owners.pop(key, None)

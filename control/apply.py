@@ -1,0 +1,223 @@
+"""Applies plans to the maps, all or nothing.
+
+:func:`apply_plan` groups a plan's operations per phase and map into one
+``update_batch`` and one ``delete_batch`` each; if any batch fails, every key the
+plan touched is put back to the value it held before (``MapOp.prev``) and a
+:class:`~control.errors.ApplyError` carrying the PFCP Cause is raised.
+
+:class:`CoalescingApplier` collects the plans submitted during one event-loop
+turn and applies them as one combined plan; if that fails it applies them one
+by one so that only the faulty request is rejected.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from control.errors import ApplyError, MapFull, MapWriteError, ResourceExhausted
+from control.layout import ARRAY_MAPS, PDR_MAPS, Counter, MapName, slot_key
+from control.plan import MapOp, Phase, Plan
+
+log = logging.getLogger("upf.control.apply")
+
+
+class MapWriter(Protocol):
+    """The map I/O the control plane needs, by map name, with raw key/value bytes.
+
+    Implementations: :class:`control.memory.MemoryMaps` (tests) and
+    :class:`control.kernel.KernelMaps` (the loaded BPF object).
+    """
+
+    def update_batch(self, name: str, keys: Sequence[bytes], values: Sequence[bytes]) -> None:
+        """Write all pairs; raise MapFull / MapWriteError on failure (possibly part-written)."""
+
+    def delete_batch(self, name: str, keys: Sequence[bytes]) -> None:
+        """Delete all keys; keys that do not exist are ignored."""
+
+    def lookup(self, name: str, key: bytes) -> bytes | None:
+        """The value of a key (per-CPU values summed), or None."""
+
+
+@dataclass(slots=True)
+class Applied:
+    """What applying a plan produced: the counters read for the usage report."""
+
+    counters: dict[int, Counter] = field(default_factory=dict)
+
+
+# Within a phase: leaf maps in a fixed order, PDR maps after them.
+_MAP_ORDER = {
+    MapName.PDR_STATS: 0,
+    MapName.QERS: 1,
+    MapName.FARS: 2,
+    MapName.UPLINK_PDRS: 3,
+    MapName.DOWNLINK_PDRS_V4: 4,
+    MapName.DOWNLINK_PDRS_V6: 5,
+}
+
+_Batch = tuple[MapName, list[MapOp]]
+
+
+def _batches(ops: Sequence[MapOp]) -> list[tuple[Phase, list[_Batch]]]:
+    """Group ops by phase then map; later ops on the same key win, the first ``prev`` is kept."""
+    merged: dict[tuple[Phase, MapName], dict[bytes, MapOp]] = {}
+    for op in ops:
+        per_key = merged.setdefault((op.phase, op.map), {})
+        earlier = per_key.get(op.key)
+        if earlier is not None:
+            op = MapOp(op.map, op.key, op.value, earlier.prev, op.phase)
+        per_key[op.key] = op
+    out: list[tuple[Phase, list[_Batch]]] = []
+    for phase in Phase:
+        maps = sorted((m for (p, m) in merged if p is phase), key=_MAP_ORDER.__getitem__)
+        if maps:
+            out.append((phase, [(m, list(merged[(phase, m)].values())) for m in maps]))
+    return out
+
+
+def _write(writer: MapWriter, name: MapName, ops: Sequence[MapOp], touched: list[MapOp]) -> None:
+    updates = [op for op in ops if op.value is not None]
+    deletes = [op for op in ops if op.value is None]
+    if updates:
+        touched.extend(updates)
+        writer.update_batch(name, [op.key for op in updates], [op.value or b"" for op in updates])
+    if deletes:
+        if name in ARRAY_MAPS:
+            raise ApplyError(f"cannot delete from array map {name}")
+        touched.extend(deletes)
+        writer.delete_batch(name, [op.key for op in deletes])
+
+
+def _rollback(writer: MapWriter, touched: Sequence[MapOp]) -> None:
+    """Put every touched key back, newest first. Logs (never raises) what it cannot restore."""
+    for op in reversed(touched):
+        try:
+            if op.prev is None:
+                writer.delete_batch(op.map, [op.key])
+            else:
+                writer.update_batch(op.map, [op.key], [op.prev])
+        except Exception:
+            log.critical("rollback failed for %s: the map may hold a stale entry", op,
+                         exc_info=True)
+
+
+def apply_plan(writer: MapWriter, plan: Plan) -> Applied:
+    """Apply one plan all-or-nothing. Raises ApplyError / ResourceExhausted after rollback."""
+    applied = Applied()
+    touched: list[MapOp] = []
+    try:
+        for phase, batches in _batches(plan.ops):
+            if phase is Phase.LEAF_CLEAR:
+                _read_counters(writer, plan.reads, applied)
+            for name, ops in batches:
+                _write(writer, name, ops, touched)
+        if plan.reads and not applied.counters:
+            _read_counters(writer, plan.reads, applied)
+    except MapFull as exc:
+        _rollback(writer, touched)
+        raise ResourceExhausted(f"map full while applying plan: {exc}") from exc
+    except MapWriteError as exc:
+        _rollback(writer, touched)
+        raise ApplyError(f"map write failed: {exc}") from exc
+    except ApplyError:
+        _rollback(writer, touched)
+        raise
+    except Exception as exc:
+        _rollback(writer, touched)
+        raise ApplyError(f"unexpected failure while applying plan: {exc!r}") from exc
+    return applied
+
+
+def _read_counters(writer: MapWriter, slots: Sequence[int], applied: Applied) -> None:
+    for slot in slots:
+        raw = writer.lookup(MapName.PDR_STATS, slot_key(slot))
+        applied.counters[slot] = Counter.unpack(raw) if raw is not None else Counter()
+
+
+def combine(plans: Sequence[Plan]) -> Plan:
+    """One plan doing what all of ``plans`` do (they must touch disjoint keys)."""
+    return Plan(
+        ops=tuple(op for plan in plans for op in plan.ops),
+        reads=tuple(slot for plan in plans for slot in plan.reads),
+        end_markers=tuple(em for plan in plans for em in plan.end_markers),
+    )
+
+
+class CoalescingApplier:
+    """Applies the plans submitted in one event-loop turn as one batched write.
+
+    asyncio reads one datagram per loop iteration, so the requests of a burst reach
+    the applier one iteration apart. The flush therefore waits while new plans keep
+    arriving from one iteration to the next (at most ``max_defers`` iterations and
+    ``max_batch`` plans): a burst becomes one write, a lone request waits one iteration.
+    """
+
+    def __init__(self, writer: MapWriter, *, max_batch: int = 256, max_defers: int = 32) -> None:
+        self.writer = writer
+        self.max_batch = max_batch
+        self.max_defers = max_defers
+        self._pending: list[tuple[Plan, asyncio.Future[Applied]]] = []
+        self._scheduled = False
+        self._seen = 0
+        self._defers = 0
+        self.batches = 0  # combined writes done (for tests and metrics)
+        self.fallbacks = 0  # combined writes that failed and were split
+
+    async def apply(self, plan: Plan) -> Applied:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Applied] = loop.create_future()
+        self._pending.append((plan, future))
+        if not self._scheduled:
+            self._scheduled = True
+            loop.call_soon(self._flush)
+        return await future
+
+    def _flush(self) -> None:
+        n = len(self._pending)
+        if n != self._seen and n < self.max_batch and self._defers < self.max_defers:
+            self._seen = n  # more plans arrived since the last look: wait one more turn
+            self._defers += 1
+            asyncio.get_running_loop().call_soon(self._flush)
+            return
+        self._scheduled = False
+        self._seen = self._defers = 0
+        pending, self._pending = self._pending, []
+        if not pending:
+            return
+        self.batches += 1
+        if len(pending) > 1:
+            try:
+                applied = apply_plan(self.writer, combine([plan for plan, _ in pending]))
+            except Exception:
+                self.fallbacks += 1
+                log.info("combined write of %d plans failed; applying them one by one",
+                         len(pending))
+            else:
+                for plan, future in pending:
+                    if not future.cancelled():
+                        future.set_result(Applied(
+                            {s: applied.counters[s] for s in plan.reads if s in applied.counters}
+                        ))
+                return
+        for plan, future in pending:
+            try:
+                result = apply_plan(self.writer, plan)
+            except Exception as exc:
+                if not future.cancelled():
+                    future.set_exception(exc)
+            else:
+                if not future.cancelled():
+                    future.set_result(result)
+
+
+def check_kinds(ops: Sequence[MapOp]) -> None:
+    """Sanity check used by tests: deletes only on hash maps, PDR maps only in phase PDR."""
+    for op in ops:
+        if op.map in ARRAY_MAPS and op.value is None:
+            raise AssertionError(f"{op}: delete on array map")
+        if (op.map in PDR_MAPS) != (op.phase is Phase.PDR):
+            raise AssertionError(f"{op}: wrong phase {op.phase}")

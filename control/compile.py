@@ -1,0 +1,560 @@
+"""PFCP session rules -> new session state + Plan. Pure: it never writes a map.
+
+The only state it touches is the allocation transaction it is given, whose
+allocations are listed there and undone with ``txn.abort()`` when the plan is
+not applied (see control/alloc.py).
+
+Choices where TS 29.244 leaves room, or where the fast path is narrower:
+- Outer Header Removal: 0 (GTP-U/UDP/IPv4) and 6 (GTP-U/UDP/IP) are accepted, and
+  no OHR at all; anything else is rejected with RULE_CREATION_MODIFICATION_FAILURE
+  and the PDR in Failed Rule ID (the fast path could not honour it).
+- A PDR is installed under its local F-TEID (uplink, N9, CP-function tunnels) or,
+  without one, under its UE IP address (downlink). A PDR with neither is rejected
+  (cause 73). At most RULES_PER_KEY PDRs may share one key (cause 73, Failed Rule ID
+  = the PDR that did not fit, i.e. the lowest priority one).
+- SDF filters are accepted but not enforced by the fast path (sdf_id 0): PDRs that
+  share a key are tried by precedence and QFI only.
+- Outer Header Creation other than GTP-U/UDP/IPv4 is rejected (cause 73, FAR).
+- The QFI marked on downlink is the first QFI among the PDR's QERs; the QER slot
+  the fast path gates with is the PDR's first QER.
+- F-TEID CHOOSE ID scope is one request; CHV4/CHV6 UE addresses are allocated once
+  per session and network instance and reused by every PDR asking for one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import ipaddress
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from control.alloc import Allocator, AllocTxn
+from control.errors import ResourceExhausted, RuleError
+from control.layout import (
+    ApplyActionBits,
+    Encap,
+    Far,
+    Iface,
+    MapName,
+    Ohr,
+    Qer,
+)
+from control.plan import EndMarker, Plan
+from control.render import diff
+from control.session import (
+    FarState,
+    ForwardingState,
+    LocalFTeid,
+    PdrState,
+    QerState,
+    Session,
+    UrrState,
+    frozen,
+)
+from pfcp.enums import (
+    Cause,
+    DestinationInterface,
+    IEType,
+    OuterHeaderCreationDescription,
+    OuterHeaderRemovalDescription,
+    PfcpsmReqFlags,
+    RuleIdType,
+    SourceInterface,
+)
+from pfcp.ies.address import FTeid
+from pfcp.ies.grouped import (
+    CreateFar,
+    CreatePdr,
+    CreateQer,
+    CreateUrr,
+    ForwardingParameters,
+    Pdi,
+    RemoveFar,
+    RemovePdr,
+    RemoveQer,
+    RemoveUrr,
+    UpdateFar,
+    UpdatePdr,
+    UpdateQer,
+    UpdateUrr,
+)
+from pfcp.ies.simple import NetworkInstance, OuterHeaderRemoval
+
+log = logging.getLogger("upf.control.compile")
+
+V = TypeVar("V")
+
+_OHR = {
+    OuterHeaderRemovalDescription.GTP_U_UDP_IPV4: Ohr.GTPU_UDP_IPV4,
+    OuterHeaderRemovalDescription.GTP_U_UDP_IP: Ohr.GTPU_UDP_IP,
+}
+_FAST_PATH_ACTIONS = 0x1F  # DROP FORW BUFF NOCP DUPL: the bits struct far carries
+
+
+@dataclass(frozen=True, slots=True)
+class CreatedInfo:
+    """What the UPF chose for a PDR (goes into the Created PDR IE, TS 29.244 7.5.3.2)."""
+
+    pdr_id: int
+    f_teid: LocalFTeid | None = None
+    ue_v4: ipaddress.IPv4Address | None = None
+    ue_v6: ipaddress.IPv6Network | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRules:
+    """The rule IEs of an Establishment or Modification Request, as the compiler needs them."""
+
+    create_pdr: tuple[CreatePdr, ...] = ()
+    create_far: tuple[CreateFar, ...] = ()
+    create_qer: tuple[CreateQer, ...] = ()
+    create_urr: tuple[CreateUrr, ...] = ()
+    update_pdr: tuple[UpdatePdr, ...] = ()
+    update_far: tuple[UpdateFar, ...] = ()
+    update_qer: tuple[UpdateQer, ...] = ()
+    update_urr: tuple[UpdateUrr, ...] = ()
+    remove_pdr: tuple[RemovePdr, ...] = ()
+    remove_far: tuple[RemoveFar, ...] = ()
+    remove_qer: tuple[RemoveQer, ...] = ()
+    remove_urr: tuple[RemoveUrr, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    session: Session | None
+    plan: Plan
+    created: tuple[CreatedInfo, ...] = ()
+
+
+@dataclass(slots=True)
+class _Ctx:
+    alloc: Allocator
+    txn: AllocTxn
+    seid: int
+    chosen: dict[int, LocalFTeid] = field(default_factory=dict)  # CHOOSE ID -> F-TEID
+    ue_v4: dict[str | None, ipaddress.IPv4Address] = field(default_factory=dict)
+    ue_v6: dict[str | None, ipaddress.IPv6Network] = field(default_factory=dict)
+
+
+@functools.lru_cache(maxsize=1024)
+def _ni_text(raw: bytes) -> str:
+    return NetworkInstance(raw).text
+
+
+def _ni(value: NetworkInstance | None) -> str | None:
+    return _ni_text(value.raw) if value is not None else None
+
+
+def _fail(rule: RuleIdType, rule_id: int, why: str, cause: Cause | None = None) -> RuleError:
+    return RuleError(f"{rule.name} {rule_id}: {why}", cause, failed_rule=(rule, rule_id))
+
+
+# ---------------------------------------------------------------------------- PDRs
+
+
+def _endpoint_interface(source: int) -> int:
+    """Which of our endpoint roles serves a PDR's source interface: CORE -> N9, else N3."""
+    return 1 if source == SourceInterface.CORE else 0
+
+
+def _local_f_teid(ctx: _Ctx, f: FTeid, pdr_id: int, source: int, ni: str | None,
+                  previous: LocalFTeid | None) -> LocalFTeid:
+    if not f.choose:
+        if f.teid == 0 or (f.ipv4 is None and f.ipv6 is None):
+            raise RuleError(f"PDR {pdr_id}: F-TEID without TEID or address",
+                            Cause.MANDATORY_IE_INCORRECT, offending_ie=IEType.F_TEID)
+        return LocalFTeid(f.teid, f.ipv4, f.ipv6, allocated=False)
+    if f.choose_id is not None and f.choose_id in ctx.chosen:
+        return ctx.chosen[f.choose_id]
+    if previous is not None and previous.allocated:
+        chosen = previous  # an Update PDR re-sending CH keeps the TEID the peer knows
+    else:
+        ep = ctx.alloc.endpoint(_endpoint_interface(source), ni)
+        if ep is None:
+            raise _fail(RuleIdType.PDR, pdr_id,
+                        f"no GTP-U endpoint for source interface {source} instance {ni!r}")
+        want_v6 = f.choose_v6 and ep.ipv6 is not None
+        want_v4 = f.choose_v4 or not want_v6
+        teid = ctx.txn.teid(MapName.UPLINK_PDRS)
+        chosen = LocalFTeid(teid, ep.ipv4 if want_v4 else None, ep.ipv6 if want_v6 else None,
+                            allocated=True)
+    if f.choose_id is not None:
+        ctx.chosen[f.choose_id] = chosen
+    return chosen
+
+
+def _ue_addresses(ctx: _Ctx, pdi: Pdi, ni: str | None, pdr_id: int
+                  ) -> tuple[ipaddress.IPv4Address | None, ipaddress.IPv6Network | None, bool]:
+    ue = pdi.ue_ip_address
+    if ue is None:
+        return None, None, False
+    v4: ipaddress.IPv4Address | None = ue.ipv4
+    v6: ipaddress.IPv6Network | None = None
+    if ue.ipv6 is not None:
+        v6 = ipaddress.IPv6Network((ue.ipv6, 64), strict=False)
+    try:
+        if ue.choose_v4 and v4 is None:
+            v4 = ctx.ue_v4.get(ni)
+            if v4 is None:
+                v4 = ctx.ue_v4[ni] = ctx.txn.ue_v4(ni, MapName.DOWNLINK_PDRS_V4)
+        if ue.choose_v6 and v6 is None:
+            v6 = ctx.ue_v6.get(ni)
+            if v6 is None:
+                v6 = ctx.ue_v6[ni] = ctx.txn.ue_v6(ni, MapName.DOWNLINK_PDRS_V6)
+    except ResourceExhausted as exc:
+        raise ResourceExhausted(
+            f"PDR {pdr_id}: {exc}", Cause.ALL_DYNAMIC_ADDRESSES_ARE_OCCUPIED,
+            failed_rule=(RuleIdType.PDR, pdr_id),
+        ) from exc
+    return v4, v6, ue.is_destination
+
+
+def _ohr(value: OuterHeaderRemoval | None, pdr_id: int) -> Ohr:
+    if value is None:
+        return Ohr.NONE
+    ohr = _OHR.get(value.description)
+    if ohr is None:
+        raise _fail(RuleIdType.PDR, pdr_id,
+                    f"outer header removal {value.description.name} not supported")
+    return ohr
+
+
+def _build_pdr(ctx: _Ctx, pdr_id: int, precedence: int, pdi: Pdi,
+               ohr: OuterHeaderRemoval | None, far_id: int | None, qer_ids: tuple[int, ...],
+               urr_ids: tuple[int, ...], slot: int, previous: PdrState | None) -> PdrState:
+    source = int(pdi.source_interface)
+    ni = _ni(pdi.network_instance)
+    f_teid = None
+    if pdi.local_f_teid is not None:
+        f_teid = _local_f_teid(ctx, pdi.local_f_teid, pdr_id, source, ni,
+                               previous.f_teid if previous else None)
+    v4, v6, is_dst = _ue_addresses(ctx, pdi, ni, pdr_id)
+    if f_teid is None:
+        if v4 is None and v6 is None:
+            raise _fail(RuleIdType.PDR, pdr_id,
+                        "PDI has neither a local F-TEID nor a UE IP address")
+        # Without an F-TEID the packet comes from the core: the UE address is the
+        # destination whatever the S/D flag says (some SMFs leave it clear).
+        is_dst = True
+    return PdrState(
+        pdr_id=pdr_id,
+        precedence=precedence,
+        slot=slot,
+        source_interface=source,
+        network_instance=ni,
+        f_teid=f_teid,
+        ue_v4=v4,
+        ue_v6=v6,
+        ue_is_destination=is_dst,
+        ohr=_ohr(ohr, pdr_id),
+        far_id=far_id,
+        qer_ids=qer_ids,
+        urr_ids=urr_ids,
+        qfi=pdi.qfi[0] if pdi.qfi else None,
+        sdf_filters=len(pdi.sdf_filter),
+    )
+
+
+# ---------------------------------------------------------------------------- FARs
+
+
+def _forwarding(fp: ForwardingParameters) -> ForwardingState:
+    ohc = fp.outer_header_creation
+    return ForwardingState(
+        destination_interface=int(fp.destination_interface),
+        network_instance=_ni(fp.network_instance),
+        ohc_description=int(ohc.description) if ohc is not None else 0,
+        ohc_teid=(ohc.teid or 0) if ohc is not None else 0,
+        ohc_ipv4=ohc.ipv4 if ohc is not None else None,
+        ohc_ipv6=ohc.ipv6 if ohc is not None else None,
+        ohc_port=ohc.port if ohc is not None else None,
+        tos=(fp.transport_level_marking >> 8) & 0xFF if fp.transport_level_marking else 0,
+    )
+
+
+def _far_value(ctx: _Ctx, far_id: int, action: int, fwd: ForwardingState | None) -> Far:
+    bits = ApplyActionBits(action & _FAST_PATH_ACTIONS)
+    if not bits & ApplyActionBits.FORW or fwd is None:
+        if bits & ApplyActionBits.FORW:
+            raise RuleError(f"FAR {far_id}: FORW without Forwarding Parameters",
+                            Cause.CONDITIONAL_IE_MISSING,
+                            offending_ie=IEType.FORWARDING_PARAMETERS,
+                            failed_rule=(RuleIdType.FAR, far_id))
+        return Far(action=bits)
+    dst = fwd.destination_interface
+    if fwd.ohc_description == 0:
+        iface = Iface.ACCESS if dst == DestinationInterface.ACCESS else Iface.CORE
+        return Far(action=bits, encap=Encap.NONE, tos=fwd.tos, dst_iface=iface)
+    desc = OuterHeaderCreationDescription(fwd.ohc_description)
+    if not desc & OuterHeaderCreationDescription.GTP_U_UDP_IPV4 or fwd.ohc_ipv4 is None:
+        raise _fail(RuleIdType.FAR, far_id,
+                    f"outer header creation {desc!r} not supported (GTP-U/UDP/IPv4 only)")
+    role = 0 if dst == DestinationInterface.ACCESS else 1
+    ep = ctx.alloc.endpoint(role, fwd.network_instance) or ctx.alloc.endpoint(0, None)
+    if ep is None:
+        raise _fail(RuleIdType.FAR, far_id, f"no local GTP-U address towards interface {dst}")
+    return Far(
+        action=bits,
+        encap=Encap.GTPU_IPV4,
+        tos=fwd.tos,
+        dst_iface=Iface.ACCESS if dst == DestinationInterface.ACCESS else Iface.N9,
+        teid=fwd.ohc_teid,
+        peer_v4=fwd.ohc_ipv4,
+        local_v4=ep.ipv4,
+    )
+
+
+def _update_forwarding(old: ForwardingState | None, u: UpdateFar) -> ForwardingState | None:
+    ufp = u.update_forwarding_parameters
+    if ufp is None:
+        return old
+    base = old or ForwardingState(destination_interface=int(DestinationInterface.ACCESS))
+    changes: dict[str, object] = {}
+    if ufp.destination_interface is not None:
+        changes["destination_interface"] = int(ufp.destination_interface)
+    if ufp.network_instance is not None:
+        changes["network_instance"] = _ni(ufp.network_instance)
+    if ufp.outer_header_creation is not None:
+        ohc = ufp.outer_header_creation
+        changes.update(ohc_description=int(ohc.description), ohc_teid=ohc.teid or 0,
+                       ohc_ipv4=ohc.ipv4, ohc_ipv6=ohc.ipv6, ohc_port=ohc.port)
+    if ufp.transport_level_marking is not None:
+        changes["tos"] = (ufp.transport_level_marking >> 8) & 0xFF
+    return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------------------- QERs
+
+
+def _qer_value(gate_ul: int, gate_dl: int, mbr: tuple[int, int], qfi: int | None) -> Qer:
+    return Qer(gate_ul=gate_ul, gate_dl=gate_dl, qfi=qfi or 0,
+               mbr_ul_kbps=mbr[0], mbr_dl_kbps=mbr[1])
+
+
+# ---------------------------------------------------------------------------- the compiler
+
+
+def _check_unique(ids: Iterable[int], rule: RuleIdType) -> None:
+    seen: set[int] = set()
+    for rule_id in ids:
+        if rule_id in seen:
+            raise _fail(rule, rule_id, "rule ID appears twice in the request")
+        seen.add(rule_id)
+
+
+def _apply_rules(ctx: _Ctx, old: Session, rules: SessionRules
+                 ) -> tuple[Session, tuple[CreatedInfo, ...], tuple[EndMarker, ...]]:
+    pdrs: dict[int, PdrState] = dict(old.pdrs)
+    fars: dict[int, FarState] = dict(old.fars)
+    qers: dict[int, QerState] = dict(old.qers)
+    urrs: dict[int, UrrState] = dict(old.urrs)
+    ctx.ue_v4.update(old.ue_v4_allocs)
+    ctx.ue_v6.update(old.ue_v6_allocs)
+    end_markers: list[EndMarker] = []
+    for rule, ids in (
+        (RuleIdType.PDR, [c.pdr_id for c in rules.create_pdr]),
+        (RuleIdType.FAR, [c.far_id for c in rules.create_far]),
+        (RuleIdType.QER, [c.qer_id for c in rules.create_qer]),
+        (RuleIdType.URR, [c.urr_id for c in rules.create_urr]),
+    ):
+        _check_unique(ids, rule)
+
+    # Removals first (TS 29.244 7.5.4: a rule may be removed and re-created in one request).
+    for rp in rules.remove_pdr:
+        _pop(pdrs, rp.pdr_id, RuleIdType.PDR)
+    for rf in rules.remove_far:
+        _pop(fars, rf.far_id, RuleIdType.FAR)
+    for rq in rules.remove_qer:
+        _pop(qers, rq.qer_id, RuleIdType.QER)
+    for ru in rules.remove_urr:
+        _pop(urrs, ru.urr_id, RuleIdType.URR)
+
+    # Creations.
+    for cf in rules.create_far:
+        if cf.far_id in fars:
+            raise _fail(RuleIdType.FAR, cf.far_id, "FAR already exists")
+        fwd = _forwarding(cf.forwarding_parameters) if cf.forwarding_parameters else None
+        value = _far_value(ctx, cf.far_id, int(cf.apply_action), fwd)
+        fars[cf.far_id] = FarState(cf.far_id, ctx.txn.far_slot(), int(cf.apply_action), fwd, value)
+    for cq in rules.create_qer:
+        if cq.qer_id in qers:
+            raise _fail(RuleIdType.QER, cq.qer_id, "QER already exists")
+        mbr = (cq.mbr.ul, cq.mbr.dl) if cq.mbr else (0, 0)
+        qv = _qer_value(int(cq.gate_status.ul), int(cq.gate_status.dl), mbr, cq.qfi)
+        qers[cq.qer_id] = QerState(cq.qer_id, ctx.txn.qer_slot(), qv)
+    for cu in rules.create_urr:
+        if cu.urr_id in urrs:
+            raise _fail(RuleIdType.URR, cu.urr_id, "URR already exists")
+        urrs[cu.urr_id] = UrrState(cu.urr_id, int(cu.measurement_method),
+                                   int(cu.reporting_triggers))
+    created: list[CreatedInfo] = []
+    for cp in rules.create_pdr:
+        if cp.pdr_id in pdrs:
+            raise _fail(RuleIdType.PDR, cp.pdr_id, "PDR already exists")
+        pdr = _build_pdr(ctx, cp.pdr_id, cp.precedence, cp.pdi, cp.outer_header_removal,
+                         cp.far_id, cp.qer_id, cp.urr_id, ctx.txn.pdr_slot(), None)
+        pdrs[cp.pdr_id] = pdr
+        created.append(_created(cp.pdi, pdr))
+
+    # Updates.
+    for uf in rules.update_far:
+        old_far = fars.get(uf.far_id)
+        if old_far is None:
+            raise _fail(RuleIdType.FAR, uf.far_id, "no such FAR")
+        action = int(uf.apply_action) if uf.apply_action is not None else old_far.apply_action
+        fwd = _update_forwarding(old_far.forwarding, uf)
+        value = _far_value(ctx, uf.far_id, action, fwd)
+        fars[uf.far_id] = FarState(uf.far_id, old_far.slot, action, fwd, value)
+        flags = (uf.update_forwarding_parameters.pfcpsmreq_flags
+                 if uf.update_forwarding_parameters else None)
+        em = _end_marker(old_far.value, value, flags)
+        if em is not None:
+            end_markers.append(em)
+    for uq in rules.update_qer:
+        old_qer = qers.get(uq.qer_id)
+        if old_qer is None:
+            raise _fail(RuleIdType.QER, uq.qer_id, "no such QER")
+        v = old_qer.value
+        qv = Qer(
+            gate_ul=int(uq.gate_status.ul) if uq.gate_status else v.gate_ul,
+            gate_dl=int(uq.gate_status.dl) if uq.gate_status else v.gate_dl,
+            qfi=uq.qfi if uq.qfi is not None else v.qfi,
+            mbr_ul_kbps=uq.mbr.ul if uq.mbr else v.mbr_ul_kbps,
+            mbr_dl_kbps=uq.mbr.dl if uq.mbr else v.mbr_dl_kbps,
+        )
+        qers[uq.qer_id] = QerState(uq.qer_id, old_qer.slot, qv)
+    for uu in rules.update_urr:
+        old_urr = urrs.get(uu.urr_id)
+        if old_urr is None:
+            raise _fail(RuleIdType.URR, uu.urr_id, "no such URR")
+        urrs[uu.urr_id] = dataclasses.replace(
+            old_urr,
+            measurement_method=int(uu.measurement_method) if uu.measurement_method is not None
+            else old_urr.measurement_method,
+            reporting_triggers=int(uu.reporting_triggers) if uu.reporting_triggers is not None
+            else old_urr.reporting_triggers,
+        )
+    for up in rules.update_pdr:
+        old_pdr = pdrs.get(up.pdr_id)
+        if old_pdr is None:
+            raise _fail(RuleIdType.PDR, up.pdr_id, "no such PDR")
+        pdrs[up.pdr_id] = _update_pdr(ctx, old_pdr, up)
+        if up.pdi is not None:
+            created.append(_created(up.pdi, pdrs[up.pdr_id]))
+
+    _check_references(pdrs, fars, qers, urrs)
+    used_v4 = {p.ue_v4 for p in pdrs.values() if p.ue_v4 is not None}
+    used_v6 = {p.ue_v6 for p in pdrs.values() if p.ue_v6 is not None}
+    new = Session(
+        local_seid=old.local_seid,
+        remote_seid=old.remote_seid,
+        peer=old.peer,
+        remote_ipv4=old.remote_ipv4,
+        remote_ipv6=old.remote_ipv6,
+        pdrs=frozen(pdrs),
+        fars=frozen(fars),
+        qers=frozen(qers),
+        urrs=frozen(urrs),
+        # Keep an allocated address while any PDR of the session still uses it.
+        ue_v4_allocs=frozen({ni: a for ni, a in ctx.ue_v4.items() if a in used_v4}),
+        ue_v6_allocs=frozen({ni: p for ni, p in ctx.ue_v6.items() if p in used_v6}),
+        fq_csids=old.fq_csids,
+    )
+    return new, tuple(created), tuple(end_markers)
+
+
+def _update_pdr(ctx: _Ctx, old: PdrState, up: UpdatePdr) -> PdrState:
+    if up.pdi is not None:
+        pdr = _build_pdr(
+            ctx, old.pdr_id, up.precedence if up.precedence is not None else old.precedence,
+            up.pdi, up.outer_header_removal, up.far_id if up.far_id is not None else old.far_id,
+            up.qer_id or old.qer_ids, up.urr_id or old.urr_ids, old.slot, old,
+        )
+        if up.outer_header_removal is None:
+            pdr = dataclasses.replace(pdr, ohr=old.ohr)
+        return pdr
+    return dataclasses.replace(
+        old,
+        precedence=up.precedence if up.precedence is not None else old.precedence,
+        ohr=_ohr(up.outer_header_removal, old.pdr_id) if up.outer_header_removal else old.ohr,
+        far_id=up.far_id if up.far_id is not None else old.far_id,
+        qer_ids=up.qer_id or old.qer_ids,
+        urr_ids=up.urr_id or old.urr_ids,
+    )
+
+
+def _end_marker(old: Far, new: Far, flags: PfcpsmReqFlags | None) -> EndMarker | None:
+    """TS 29.244 5.2.2.3.2: SNDEM on a path switch -> End Marker on the old GTP-U path."""
+    if flags is None or not flags & PfcpsmReqFlags.SNDEM:
+        return None
+    if old.encap != Encap.GTPU_IPV4:
+        return None
+    if (old.teid, old.peer_v4) == (new.teid, new.peer_v4):
+        return None
+    return EndMarker(teid=old.teid, peer=old.peer_v4, local=old.local_v4)
+
+
+def _created(pdi: Pdi, pdr: PdrState) -> CreatedInfo:
+    chose_teid = pdi.local_f_teid is not None and pdi.local_f_teid.choose
+    ue = pdi.ue_ip_address
+    return CreatedInfo(
+        pdr_id=pdr.pdr_id,
+        f_teid=pdr.f_teid if chose_teid else None,
+        ue_v4=pdr.ue_v4 if ue is not None and ue.choose_v4 else None,
+        ue_v6=pdr.ue_v6 if ue is not None and ue.choose_v6 else None,
+    )
+
+
+def _pop(rules: dict[int, V], rule_id: int, kind: RuleIdType) -> V:
+    try:
+        return rules.pop(rule_id)
+    except KeyError:
+        raise _fail(kind, rule_id, "no such rule to remove") from None
+
+
+def _check_references(pdrs: Mapping[int, PdrState], fars: Mapping[int, FarState],
+                      qers: Mapping[int, QerState], urrs: Mapping[int, UrrState]) -> None:
+    for pdr in pdrs.values():
+        if pdr.far_id is not None and pdr.far_id not in fars:
+            raise _fail(RuleIdType.PDR, pdr.pdr_id, f"refers to unknown FAR {pdr.far_id}")
+        for q in pdr.qer_ids:
+            if q not in qers:
+                raise _fail(RuleIdType.PDR, pdr.pdr_id, f"refers to unknown QER {q}")
+        for u in pdr.urr_ids:
+            if u not in urrs:
+                raise _fail(RuleIdType.PDR, pdr.pdr_id, f"refers to unknown URR {u}")
+
+
+def _run(old: Session | None, base: Session, rules: SessionRules, alloc: Allocator,
+         txn: AllocTxn) -> Result:
+    ctx = _Ctx(alloc, txn, base.local_seid)
+    try:
+        new, created, end_markers = _apply_rules(ctx, base, rules)
+        plan = diff(old, new, txn, end_markers)
+    except BaseException:  # a rejected rule, or a bug: nothing stays allocated
+        txn.abort()
+        raise
+    return Result(new, plan, created)
+
+
+def establish(local_seid: int, base: Session, rules: SessionRules, alloc: Allocator,
+              txn: AllocTxn) -> Result:
+    """Compile a Session Establishment. ``base`` is an empty session (SEIDs, peer)."""
+    if base.pdrs or base.fars or base.qers or base.urrs:
+        raise ValueError("establish() takes an empty session")
+    if base.local_seid != local_seid:
+        base = dataclasses.replace(base, local_seid=local_seid)
+    return _run(None, base, rules, alloc, txn)
+
+
+def modify(session: Session, rules: SessionRules, alloc: Allocator, txn: AllocTxn) -> Result:
+    """Compile a Session Modification against the current session state."""
+    return _run(session, session, rules, alloc, txn)
+
+
+def delete(session: Session, txn: AllocTxn) -> Result:
+    """Compile a Session Deletion: every entry removed, every slot freed (at commit)."""
+    return Result(None, diff(session, None, txn))

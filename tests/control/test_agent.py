@@ -1,0 +1,524 @@
+"""The agent over loopback UDP: a scripted SMF talks PFCP to it (127.0.0.1, random ports)."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import ipaddress
+import socket
+import struct
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import asyncio_dgram
+import pytest
+
+from control.agent import UP_FEATURES, Agent
+from control.config import AgentConfig, PeerLossPolicy
+from control.layout import Counter, MapName, teid_key, ue_v4_key
+from control.memory import MemoryMaps
+from pfcp import (
+    AssociationReleaseRequest,
+    AssociationReleaseResponse,
+    AssociationSetupRequest,
+    AssociationSetupResponse,
+    Cause,
+    FqCsid,
+    FSeid,
+    HeartbeatRequest,
+    IEType,
+    Message,
+    NodeId,
+    PfcpsmReqFlags,
+    QueryUrr,
+    SessionDeletionRequest,
+    SessionDeletionResponse,
+    SessionEstablishmentRequest,
+    SessionEstablishmentResponse,
+    SessionModificationRequest,
+    SessionModificationResponse,
+    SessionSetDeletionRequest,
+    SessionSetDeletionResponse,
+    UpFeatures,
+    UsageReportTrigger,
+    decode_message,
+    encode_message,
+)
+from tests.control import shapes
+
+LOOP = ipaddress.IPv4Address("127.0.0.1")
+SMF_NODE = NodeId(ipaddress.IPv4Address("127.0.0.1"))
+TIMEOUT = 2.0
+
+
+class Smf:
+    """A scripted SMF: sends requests, reads responses, answers the UPF's requests."""
+
+    def __init__(self, sock: asyncio_dgram.aio.DatagramServer, upf: tuple[str, int]) -> None:
+        self.sock = sock
+        self.upf = upf
+        self.seq = 100
+        self.stamp = 3900000000
+
+    async def send_raw(self, data: bytes) -> None:
+        await self.sock.send(data, self.upf)
+
+    async def recv(self) -> Message:
+        data, _ = await asyncio.wait_for(self.sock.recv(), TIMEOUT)
+        return decode_message(data)
+
+    async def request(self, msg: Message) -> Message:
+        self.seq += 1
+        await self.send_raw(encode_message(dataclasses.replace(msg, sequence=self.seq)))
+        return await self.recv()
+
+    async def associate(self) -> AssociationSetupResponse:
+        resp = await self.request(AssociationSetupRequest(0, SMF_NODE, self.stamp))
+        assert isinstance(resp, AssociationSetupResponse)
+        return resp
+
+    async def establish(self, rules: Any = None, cp_seid: int = 0x5000
+                        ) -> SessionEstablishmentResponse:
+        r = rules or shapes.open5gs_establishment()
+        req = SessionEstablishmentRequest(
+            0, SMF_NODE, FSeid(cp_seid, ipv4=LOOP), r.create_pdr, r.create_far,
+            create_urr=r.create_urr, create_qer=r.create_qer, seid=0)
+        resp = await self.request(req)
+        assert isinstance(resp, SessionEstablishmentResponse)
+        return resp
+
+
+def config(**kw: Any) -> AgentConfig:
+    base: dict[str, Any] = dict(
+        node_id=ipaddress.IPv4Address("127.0.0.1"),
+        alloc=shapes.alloc_config(),
+        listen=("127.0.0.1", 0),
+        smf_allow=(ipaddress.IPv4Network("127.0.0.0/8"),),
+        t1=0.2, n1=2, heartbeat_interval=30.0, association_retry=0.1,
+    )
+    base.update(kw)
+    return AgentConfig(**base)
+
+
+@asynccontextmanager
+async def running(cfg: AgentConfig, maps: MemoryMaps | None = None
+                  ) -> AsyncIterator[tuple[Agent, Smf, MemoryMaps]]:
+    maps = maps or MemoryMaps()
+    agent = Agent(cfg, maps)
+    await agent.start()
+    sock = await asyncio_dgram.bind(("127.0.0.1", 0))
+    smf = Smf(sock, agent.address)
+    try:
+        yield agent, smf, maps
+    finally:
+        sock.close()
+        if smf.sock is not sock:
+            smf.sock.close()
+        await agent.stop()
+
+
+def run(test: Callable[[], Awaitable[None]]) -> None:
+    asyncio.run(asyncio.wait_for(test(), 20))
+
+
+def test_association_setup_advertises_features() -> None:
+    async def body() -> None:
+        async with running(config()) as (agent, smf, _):
+            resp = await smf.associate()
+            assert resp.cause is Cause.REQUEST_ACCEPTED
+            assert resp.up_function_features is not None
+            assert resp.up_function_features & (UpFeatures.FTUP | UpFeatures.UEIP) == \
+                UpFeatures.FTUP | UpFeatures.UEIP
+            assert resp.up_function_features == UP_FEATURES
+            assert resp.recovery_time_stamp == agent.recovery_time_stamp
+            assert "127.0.0.1" in agent.associations
+    run(body)
+
+
+def test_non_allowed_peer_rejected() -> None:
+    async def body() -> None:
+        cfg = config(smf_allow=(ipaddress.IPv4Network("10.0.0.0/8"),))
+        async with running(cfg) as (agent, smf, _):
+            resp = await smf.associate()
+            assert resp.cause is Cause.REQUEST_REJECTED
+            assert agent.associations == {}
+            est = await smf.establish()
+            assert est.cause is Cause.NO_ESTABLISHED_PFCP_ASSOCIATION
+    run(body)
+
+
+def test_session_without_association_gets_72() -> None:
+    async def body() -> None:
+        async with running(config()) as (_, smf, maps):
+            resp = await smf.establish(cp_seid=0x77)
+            assert resp.cause is Cause.NO_ESTABLISHED_PFCP_ASSOCIATION
+            assert int(resp.cause) == 72
+            assert resp.seid == 0x77
+            assert all(not v for v in maps.snapshot().values())
+    run(body)
+
+
+def test_establish_modify_delete_with_usage_report() -> None:
+    async def body() -> None:
+        async with running(config()) as (agent, smf, maps):
+            await smf.associate()
+            est = await smf.establish()
+            assert est.cause is Cause.REQUEST_ACCEPTED, est
+            assert est.seid == 0x5000 and est.up_f_seid is not None
+            up_seid = est.up_f_seid.seid
+            assert est.up_f_seid.ipv4 == LOOP
+            (created,) = est.created_pdr
+            assert created.pdr_id == 1 and created.local_f_teid is not None
+            teid = created.local_f_teid.teid
+            assert created.local_f_teid.ipv4 == shapes.N3
+            assert teid_key(teid) in maps.maps[MapName.UPLINK_PDRS]
+            assert ue_v4_key(shapes.UE) in maps.maps[MapName.DOWNLINK_PDRS_V4]
+
+            mod = await smf.request(SessionModificationRequest(
+                0, update_far=(shapes.gnb_far_update(0x42, LOOP),), seid=up_seid))
+            assert isinstance(mod, SessionModificationResponse)
+            assert mod.cause is Cause.REQUEST_ACCEPTED and mod.seid == 0x5000
+
+            session = agent.sessions[up_seid]
+            maps.set_counter(session.pdrs[1].slot, Counter(3, 300).pack())
+            maps.set_counter(session.pdrs[2].slot, Counter(5, 5000).pack())
+            dele = await smf.request(SessionDeletionRequest(0, seid=up_seid))
+            assert isinstance(dele, SessionDeletionResponse)
+            assert dele.cause is Cause.REQUEST_ACCEPTED
+            (report,) = dele.usage_report
+            vm = report.volume_measurement
+            assert vm is not None
+            assert (vm.uplink_volume, vm.downlink_volume, vm.total_volume) == (300, 5000, 5300)
+            assert (vm.uplink_packets, vm.downlink_packets, vm.total_packets) == (3, 5, 8)
+            assert all(not v for v in maps.snapshot().values())
+            assert agent.sessions == {}
+            assert agent.alloc.teids.in_use() == 0
+    run(body)
+
+
+def test_retransmitted_establishment_applied_once() -> None:
+    async def body() -> None:
+        async with running(config()) as (agent, smf, maps):
+            await smf.associate()
+            r = shapes.open5gs_establishment()
+            smf.seq += 1
+            data = encode_message(SessionEstablishmentRequest(
+                smf.seq, SMF_NODE, FSeid(0x9, ipv4=LOOP), r.create_pdr, r.create_far,
+                create_urr=r.create_urr, create_qer=r.create_qer, seid=0))
+            await smf.send_raw(data)
+            first = await smf.recv()
+            writes = maps.batch_calls
+            await smf.send_raw(data)
+            second = await smf.recv()
+            assert encode_message(first) == encode_message(second)
+            assert maps.batch_calls == writes
+            assert len(agent.sessions) == 1
+    run(body)
+
+
+def test_unknown_seid_gets_65() -> None:
+    async def body() -> None:
+        async with running(config()) as (_, smf, _maps):
+            await smf.associate()
+            resp = await smf.request(SessionModificationRequest(0, seid=0xDEAD))
+            assert isinstance(resp, SessionModificationResponse)
+            assert resp.cause is Cause.SESSION_CONTEXT_NOT_FOUND and resp.seid == 0
+            resp2 = await smf.request(SessionDeletionRequest(0, seid=0xDEAD))
+            assert isinstance(resp2, SessionDeletionResponse)
+            assert int(resp2.cause) == 65
+    run(body)
+
+
+def _drop_ie(data: bytes, ie_type: int) -> bytes:
+    """Remove every top-level IE of ``ie_type`` from an encoded session message."""
+    head, body = bytearray(data[:16]), data[16:]
+    out = bytearray()
+    pos = 0
+    while pos < len(body):
+        t, n = struct.unpack_from("!HH", body, pos)
+        if t != ie_type:
+            out += body[pos:pos + 4 + n]
+        pos += 4 + n
+    struct.pack_into("!H", head, 2, len(head) + len(out) - 4)
+    return bytes(head + out)
+
+
+def test_missing_mandatory_ie_answered_with_cause_and_offending_ie() -> None:
+    async def body() -> None:
+        async with running(config()) as (agent, smf, maps):
+            await smf.associate()
+            r = shapes.open5gs_establishment()
+            smf.seq += 1
+            data = encode_message(SessionEstablishmentRequest(
+                smf.seq, SMF_NODE, FSeid(0x31, ipv4=LOOP), r.create_pdr, r.create_far,
+                seid=0))
+            await smf.send_raw(_drop_ie(data, IEType.NODE_ID))
+            resp = await smf.recv()
+            assert isinstance(resp, SessionEstablishmentResponse)
+            assert resp.cause is Cause.MANDATORY_IE_MISSING
+            assert resp.offending_ie == IEType.NODE_ID
+            assert agent.sessions == {}
+            assert all(not v for v in maps.snapshot().values())
+    run(body)
+
+
+def test_rule_failure_reports_failed_rule_and_leaves_nothing() -> None:
+    async def body() -> None:
+        async with running(config(), MemoryMaps({MapName.DOWNLINK_PDRS_V4: 0})) as (
+                agent, smf, maps):
+            await smf.associate()
+            est = await smf.establish()
+            assert est.cause is Cause.NO_RESOURCES_AVAILABLE
+            assert all(not v for v in maps.snapshot().values())
+            assert agent.alloc.teids.in_use() == 0 and agent.alloc.key_owners == {}
+    run(body)
+
+
+def test_handover_sends_end_marker() -> None:
+    async def body() -> None:
+        gnb = await asyncio_dgram.bind(("127.0.0.1", 0))
+        gnb_port = gnb.sockname[1]
+        cfg = config(gtpu_listen=("127.0.0.1", 0), gtpu_peer_port=gnb_port)
+        try:
+            async with running(cfg) as (agent, smf, _):
+                await smf.associate()
+                est = await smf.establish()
+                assert est.up_f_seid is not None
+                seid = est.up_f_seid.seid
+                await smf.request(SessionModificationRequest(
+                    0, update_far=(shapes.gnb_far_update(0x42, LOOP),), seid=seid))
+                new_gnb = ipaddress.IPv4Address("127.0.0.2")
+                mod = await smf.request(SessionModificationRequest(
+                    0, update_far=(shapes.gnb_far_update(0x43, new_gnb, sndem=True),),
+                    seid=seid))
+                assert isinstance(mod, SessionModificationResponse)
+                assert mod.cause is Cause.REQUEST_ACCEPTED
+                data, src = await asyncio.wait_for(gnb.recv(), TIMEOUT)
+                assert data == bytes([0x30, 254, 0, 0, 0, 0, 0, 0x42])
+                assert src[1] == agent.gtpu_address[1]  # type: ignore[index]
+                assert agent.stats.end_markers_sent == 1
+        finally:
+            gnb.close()
+    run(body)
+
+
+@pytest.mark.parametrize("policy", [PeerLossPolicy.KEEP, PeerLossPolicy.PURGE])
+def test_peer_restart_policy(policy: PeerLossPolicy) -> None:
+    async def body() -> None:
+        async with running(config(on_peer_restart=policy)) as (agent, smf, maps):
+            await smf.associate()
+            est = await smf.establish()
+            assert est.cause is Cause.REQUEST_ACCEPTED
+            smf.stamp += 10  # the SMF restarted
+            resp = await smf.associate()
+            assert resp.cause is Cause.REQUEST_ACCEPTED
+            for _ in range(50):
+                if policy is PeerLossPolicy.KEEP or not agent.sessions:
+                    break
+                await asyncio.sleep(0.02)
+            if policy is PeerLossPolicy.PURGE:
+                assert agent.sessions == {}
+                assert all(not v for v in maps.snapshot().values())
+            else:
+                assert len(agent.sessions) == 1
+                assert maps.nonzero(MapName.UPLINK_PDRS)
+    run(body)
+
+
+def test_association_release_and_session_set_deletion() -> None:
+    async def body() -> None:
+        async with running(config()) as (agent, smf, maps):
+            await smf.associate()
+            await smf.establish(cp_seid=1)
+            await smf.establish(shapes.free5gc_establishment(), cp_seid=2)
+            assert len(agent.sessions) == 2
+            ssd = await smf.request(SessionSetDeletionRequest(0, SMF_NODE))
+            assert isinstance(ssd, SessionSetDeletionResponse)
+            assert ssd.cause is Cause.REQUEST_ACCEPTED
+            assert agent.sessions == {}
+            await smf.establish(cp_seid=3)
+            rel = await smf.request(AssociationReleaseRequest(0, SMF_NODE))
+            assert isinstance(rel, AssociationReleaseResponse)
+            assert rel.cause is Cause.REQUEST_ACCEPTED
+            assert agent.sessions == {} and agent.associations == {}
+            assert all(not v for v in maps.snapshot().values())
+            rel2 = await smf.request(AssociationReleaseRequest(0, SMF_NODE))
+            assert isinstance(rel2, AssociationReleaseResponse)
+            assert rel2.cause is Cause.NO_ESTABLISHED_PFCP_ASSOCIATION
+    run(body)
+
+
+def test_upf_initiates_association_and_retries() -> None:
+    async def body() -> None:
+        sock = await asyncio_dgram.bind(("127.0.0.1", 0))
+        smf_addr = ("127.0.0.1", sock.sockname[1])
+        cfg = config(smf_peers=(smf_addr,), smf_allow=())
+        agent = Agent(cfg, MemoryMaps())
+        await agent.start()
+        try:
+            data, upf = await asyncio.wait_for(sock.recv(), TIMEOUT)
+            req = decode_message(data)
+            assert isinstance(req, AssociationSetupRequest)
+            assert req.up_function_features == UP_FEATURES
+            # Refuse the first attempt: the UPF retries.
+            await sock.send(encode_message(AssociationSetupResponse(
+                req.sequence, SMF_NODE, Cause.REQUEST_REJECTED, 1)), upf)
+            while True:
+                data, upf = await asyncio.wait_for(sock.recv(), TIMEOUT)
+                req2 = decode_message(data)
+                if isinstance(req2, AssociationSetupRequest) and req2.sequence != req.sequence:
+                    break
+            await sock.send(encode_message(AssociationSetupResponse(
+                req2.sequence, SMF_NODE, Cause.REQUEST_ACCEPTED, 1)), upf)
+            for _ in range(50):
+                if agent.associations:
+                    break
+                await asyncio.sleep(0.02)
+            assert "127.0.0.1" in agent.associations
+        finally:
+            sock.close()
+            await agent.stop()
+    run(body)
+
+
+def test_heartbeat_failure_purges_sessions() -> None:
+    async def body() -> None:
+        cfg = config(heartbeat_interval=0.2, t1=0.1, n1=1,
+                     on_peer_failure=PeerLossPolicy.PURGE)
+        async with running(cfg) as (agent, smf, maps):
+            await smf.associate()
+            est = await smf.establish()
+            assert est.cause is Cause.REQUEST_ACCEPTED
+            # The SMF never answers the UPF's Heartbeat Requests.
+            for _ in range(100):
+                if not agent.sessions:
+                    break
+                await asyncio.sleep(0.05)
+            assert agent.sessions == {} and agent.associations == {}
+            assert all(not v for v in maps.snapshot().values())
+    run(body)
+
+
+def test_gtpu_signalling_counted() -> None:
+    async def body() -> None:
+        cfg = config(gtpu_listen=("127.0.0.1", 0))
+        async with running(cfg) as (agent, _smf, _maps):
+            assert agent.gtpu_address is not None
+            sock = await asyncio_dgram.connect(agent.gtpu_address)
+            try:
+                await sock.send(bytes([0x32, 26, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0]))  # Error Ind.
+                await sock.send(bytes([0x30, 254, 0, 0, 0, 0, 0, 7]))  # End Marker
+                await sock.send(b"junk")
+                for _ in range(50):
+                    if agent.stats.gtpu_other:
+                        break
+                    await asyncio.sleep(0.02)
+            finally:
+                sock.close()
+            assert (agent.stats.gtpu_error_indications, agent.stats.gtpu_end_markers,
+                    agent.stats.gtpu_other) == (1, 1, 1)
+    run(body)
+
+
+def test_burst_of_establishments_shares_batched_writes() -> None:
+    async def body() -> None:
+        async with running(config()) as (agent, smf, maps):
+            await smf.associate()
+            n = 8
+            burst = []
+            for i in range(n):
+                r = shapes.open5gs_establishment(shapes.UE + 10 + i)
+                smf.seq += 1
+                burst.append(encode_message(SessionEstablishmentRequest(
+                    smf.seq, SMF_NODE, FSeid(0x100 + i, ipv4=LOOP), r.create_pdr,
+                    r.create_far, create_urr=r.create_urr, create_qer=r.create_qer, seid=0)))
+            # The last request twice: the copy arrives while the first is being handled.
+            burst.append(burst[-1])
+            # Send from the SMF's socket without yielding, so that the whole burst is
+            # queued before the agent runs: its requests arrive in one event-loop turn.
+            raw = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            raw.bind(("127.0.0.1", 0))
+            for data in burst:
+                raw.sendto(data, smf.upf)
+            stream = await asyncio_dgram.from_socket(raw)  # answers come to `raw`
+            assert isinstance(stream, asyncio_dgram.aio.DatagramServer)
+            smf.sock = stream
+            answers = [(await smf.recv()) for _ in range(n)]
+            assert all(isinstance(a, SessionEstablishmentResponse) and
+                       a.cause is Cause.REQUEST_ACCEPTED for a in answers)
+            assert len({a.sequence for a in answers}) == n
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(smf.sock.recv(), 0.3)  # the duplicate got no 2nd answer
+            assert len(agent.sessions) == n
+            assert len(maps.maps[MapName.UPLINK_PDRS]) == n
+            assert agent.applier.batches <= n // 2, agent.applier.batches  # combined writes
+    run(body)
+
+
+def test_query_urr_reports_since_last_report() -> None:
+    async def body() -> None:
+        async with running(config()) as (agent, smf, maps):
+            await smf.associate()
+            est = await smf.establish()
+            assert est.up_f_seid is not None
+            seid = est.up_f_seid.seid
+            s = agent.sessions[seid]
+            ul, dl = s.pdrs[1].slot, s.pdrs[2].slot
+            maps.set_counter(ul, Counter(1, 100).pack())
+            maps.set_counter(dl, Counter(2, 2000).pack())
+            q1 = await smf.request(SessionModificationRequest(
+                0, query_urr=(QueryUrr(1),), seid=seid))
+            assert isinstance(q1, SessionModificationResponse)
+            (r1,) = q1.usage_report
+            assert r1.usage_report_trigger == UsageReportTrigger.IMMER and r1.ur_seqn == 0
+            assert r1.volume_measurement is not None
+            assert (r1.volume_measurement.uplink_volume,
+                    r1.volume_measurement.downlink_volume) == (100, 2000)
+            maps.set_counter(ul, Counter(4, 400).pack())
+            q2 = await smf.request(SessionModificationRequest(
+                0, pfcpsmreq_flags=PfcpsmReqFlags.QAURR, seid=seid))
+            assert isinstance(q2, SessionModificationResponse)
+            (r2,) = q2.usage_report
+            assert r2.ur_seqn == 1 and r2.volume_measurement is not None
+            assert (r2.volume_measurement.uplink_volume, r2.volume_measurement.downlink_volume,
+                    r2.volume_measurement.uplink_packets) == (300, 0, 3)
+            # Deletion reports only what came after the last query.
+            maps.set_counter(dl, Counter(3, 2500).pack())
+            d = await smf.request(SessionDeletionRequest(0, seid=seid))
+            assert isinstance(d, SessionDeletionResponse)
+            (r3,) = d.usage_report
+            assert r3.ur_seqn == 2 and r3.usage_report_trigger == UsageReportTrigger.TERMR
+            assert r3.volume_measurement is not None
+            assert (r3.volume_measurement.uplink_volume,
+                    r3.volume_measurement.downlink_volume) == (0, 500)
+    run(body)
+
+
+def test_session_set_deletion_matches_fq_csid() -> None:
+    async def body() -> None:
+        async with running(config()) as (agent, smf, _maps):
+            await smf.associate()
+            for cp_seid, csid, ue in ((1, 10, 1), (2, 20, 2), (3, 10, 3)):
+                r = shapes.open5gs_establishment(shapes.UE + 50 + ue)
+                resp = await smf.request(SessionEstablishmentRequest(
+                    0, SMF_NODE, FSeid(cp_seid, ipv4=LOOP), r.create_pdr, r.create_far,
+                    create_qer=r.create_qer, create_urr=r.create_urr,
+                    fq_csid=(FqCsid(LOOP, (csid,)),), seid=0))
+                assert isinstance(resp, SessionEstablishmentResponse)
+                assert resp.cause is Cause.REQUEST_ACCEPTED
+            ssd = await smf.request(SessionSetDeletionRequest(
+                0, SMF_NODE, fq_csid=(FqCsid(LOOP, (10,)),)))
+            assert isinstance(ssd, SessionSetDeletionResponse)
+            assert ssd.cause is Cause.REQUEST_ACCEPTED
+            assert [s.remote_seid for s in agent.sessions.values()] == [2]
+    run(body)
+
+
+def test_heartbeat_sent_to_a_silent_associated_smf() -> None:
+    async def body() -> None:
+        async with running(config(heartbeat_interval=0.2)) as (_agent, smf, _maps):
+            await smf.associate()
+            msg = await smf.recv()  # nothing else is sent: the agent's timer must fire
+            assert isinstance(msg, HeartbeatRequest)
+    run(body)

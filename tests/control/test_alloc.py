@@ -1,0 +1,131 @@
+"""Allocation and release: TEIDs, UE addresses, slots, key ownership, txn commit/abort."""
+
+from __future__ import annotations
+
+import ipaddress
+
+import pytest
+
+from control.alloc import Allocator, AllocConfig, EndpointConfig, Pool, UePoolConfig
+from control.errors import ResourceExhausted
+from pfcp.enums import Cause
+
+N3 = ipaddress.IPv4Address("192.0.2.1")
+N9 = ipaddress.IPv4Address("198.51.100.1")
+
+
+def make(**kw: object) -> Allocator:
+    cfg = AllocConfig(
+        endpoints=(
+            EndpointConfig(0, N3),
+            EndpointConfig(1, N9),
+            EndpointConfig(0, ipaddress.IPv4Address("192.0.2.7"), network_instance="ims"),
+        ),
+        ue_pools=(
+            UePoolConfig(None, ipaddress.IPv4Network("10.45.0.0/30"),
+                         ipaddress.IPv6Network("2001:db8::/63")),
+            UePoolConfig("ims", ipaddress.IPv4Network("10.46.0.0/24")),
+        ),
+        pdr_slots=4, far_slots=3, qer_slots=2,
+        **kw,  # type: ignore[arg-type]
+    )
+    return Allocator(cfg)
+
+
+def test_pool_reuses_released_values_last() -> None:
+    pool = Pool("p", iter(range(3)))
+    a, b = pool.take(), pool.take()
+    assert (a, b) == (0, 1)
+    pool.give(a)
+    assert pool.take() == 2  # fresh values first, released ones last
+    assert pool.take() == 0
+    with pytest.raises(ResourceExhausted):
+        pool.take()
+
+
+def test_slot_zero_reserved_and_exhaustion_cause() -> None:
+    alloc = make()
+    txn = alloc.begin()
+    assert [txn.qer_slot()] == [1]
+    with pytest.raises(ResourceExhausted) as info:
+        txn.qer_slot()
+    assert info.value.cause is Cause.NO_RESOURCES_AVAILABLE
+    assert [txn.far_slot(), txn.far_slot()] == [1, 2]
+
+
+def test_abort_returns_everything() -> None:
+    alloc = make()
+    txn = alloc.begin()
+    teid = txn.teid("uplink_pdrs")
+    addr = txn.ue_v4(None, "downlink_pdrs_v4")
+    slot = txn.pdr_slot()
+    assert txn.claim_key(("uplink_pdrs", teid.to_bytes(4, "big")), 7)
+    txn.abort()
+    assert alloc.teids.in_use() == 0
+    assert alloc.ue_v4[None].in_use() == 0
+    assert alloc.pdr_slots.in_use() == 0
+    assert alloc.key_owners == {}
+    again = alloc.begin()
+    # Released values are reusable.
+    assert {again.pdr_slot(), again.pdr_slot(), again.pdr_slot()} >= {slot}
+    assert again.ue_v4(None, "downlink_pdrs_v4") in {addr, ipaddress.IPv4Address("10.45.0.2")}
+
+
+def test_release_is_deferred_until_commit() -> None:
+    alloc = make()
+    txn = alloc.begin()
+    a = txn.ue_v4(None, "downlink_pdrs_v4")
+    b = txn.ue_v4(None, "downlink_pdrs_v4")
+    txn.commit()
+    assert (a, b) == (ipaddress.IPv4Address("10.45.0.1"), ipaddress.IPv4Address("10.45.0.2"))
+    rel = alloc.begin()
+    rel.release_ue_v4(None, a)
+    # Not yet free: the /30 pool has only two hosts.
+    with pytest.raises(ResourceExhausted):
+        alloc.begin().ue_v4(None, "downlink_pdrs_v4")
+    rel.commit()
+    assert alloc.begin().ue_v4(None, "downlink_pdrs_v4") == a
+
+
+def test_ipv6_prefixes_are_64s() -> None:
+    alloc = make()
+    txn = alloc.begin()
+    p1 = txn.ue_v6(None, "downlink_pdrs_v6")
+    p2 = txn.ue_v6(None, "downlink_pdrs_v6")
+    assert (p1.prefixlen, p2.prefixlen) == (64, 64)
+    assert p1 != p2
+    with pytest.raises(ResourceExhausted):
+        txn.ue_v6(None, "downlink_pdrs_v6")
+
+
+def test_network_instance_pool_and_endpoint() -> None:
+    alloc = make()
+    assert alloc.begin().ue_v4("ims", "downlink_pdrs_v4") == ipaddress.IPv4Address("10.46.0.1")
+    ep = alloc.endpoint(0, "ims")
+    assert ep is not None and ep.ipv4 == ipaddress.IPv4Address("192.0.2.7")
+    ep = alloc.endpoint(0, "internet")
+    assert ep is not None and ep.ipv4 == N3
+    ep = alloc.endpoint(1, None)
+    assert ep is not None and ep.ipv4 == N9
+    assert alloc.endpoint(2, None) is None
+
+
+def test_teids_unique_and_skip_claimed_keys() -> None:
+    alloc = make()
+    # The SMF chose TEID 1 for some session: the allocator must not hand it out.
+    pre = alloc.begin()
+    assert pre.claim_key(("uplink_pdrs", (1).to_bytes(4, "big")), 99)
+    pre.commit()
+    txn = alloc.begin()
+    teids = [txn.teid("uplink_pdrs") for _ in range(100)]
+    assert 1 not in teids and 0 not in teids
+    assert len(set(teids)) == 100
+
+
+def test_key_claimed_by_other_session_refused() -> None:
+    alloc = make()
+    txn = alloc.begin()
+    key = ("downlink_pdrs_v4", bytes([10, 0, 0, 1]))
+    assert txn.claim_key(key, 1)
+    assert txn.claim_key(key, 1)
+    assert not txn.claim_key(key, 2)

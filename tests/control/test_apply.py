@@ -1,0 +1,147 @@
+"""Applying plans all-or-nothing: injected failures at every batch leave the maps unchanged."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from control import compile as cc
+from control.apply import CoalescingApplier, apply_plan
+from control.compile import SessionRules
+from control.errors import ApplyError, ResourceExhausted
+from control.layout import Counter, MapName, slot_key, teid_key
+from control.memory import MemoryMaps
+from control.session import Session
+from pfcp.enums import Cause
+from tests.control import shapes
+
+SEID = 0x2000
+
+
+def base(seid: int = SEID) -> Session:
+    return Session(local_seid=seid, remote_seid=1, peer="127.0.0.1")
+
+
+def count_batches(rules: SessionRules) -> int:
+    alloc, maps = shapes.allocator(), MemoryMaps()
+    txn = alloc.begin()
+    apply_plan(maps, cc.establish(SEID, base(), rules, alloc, txn).plan)
+    return maps.batch_calls
+
+
+@pytest.mark.parametrize("shape", ["open5gs", "free5gc", "oai"])
+def test_failure_at_every_batch_rolls_back_establishment(shape: str) -> None:
+    rules = getattr(shapes, f"{shape}_establishment")()
+    n = count_batches(rules)
+    assert n >= 4  # pdr_stats, qers/fars, uplink, downlink
+    for k in range(1, n + 1):
+        alloc, maps = shapes.allocator(), MemoryMaps()
+        maps.fail_on_batch = k
+        txn = alloc.begin()
+        result = cc.establish(SEID, base(), rules, alloc, txn)
+        with pytest.raises(ApplyError) as info:
+            apply_plan(maps, result.plan)
+        txn.abort()
+        assert info.value.cause is Cause.SYSTEM_FAILURE
+        assert maps.snapshot() == {name: {} for name in maps.maps}, f"stale entry (batch {k})"
+        assert alloc.key_owners == {} and alloc.teids.in_use() == 0
+
+
+def test_failure_mid_modification_restores_previous_values() -> None:
+    alloc, maps = shapes.allocator(), MemoryMaps()
+    txn = alloc.begin()
+    r = cc.establish(SEID, base(), shapes.open5gs_establishment(), alloc, txn)
+    apply_plan(maps, r.plan)
+    txn.commit()
+    assert r.session is not None
+    before = maps.snapshot()
+    rules = SessionRules(update_far=(shapes.gnb_far_update(0x99),),
+                         create_pdr=(shapes.open5gs_establishment().create_pdr[0].__class__(
+                             pdr_id=9, precedence=1,
+                             pdi=shapes.open5gs_establishment().create_pdr[0].pdi,
+                             far_id=1),))
+    plan_batches = None
+    for k in range(1, 10):
+        maps.batch_calls = 0
+        maps.fail_on_batch = k
+        txn = alloc.begin()
+        m = cc.modify(r.session, rules, alloc, txn)
+        try:
+            apply_plan(maps, m.plan)
+        except ApplyError:
+            txn.abort()
+            assert maps.snapshot() == before, f"batch {k}"
+            continue
+        plan_batches = k - 1
+        break
+    assert plan_batches is not None and plan_batches >= 2
+
+
+def test_full_hash_map_gives_no_resources_and_no_stale_entry() -> None:
+    alloc = shapes.allocator()
+    maps = MemoryMaps({MapName.DOWNLINK_PDRS_V4: 1})
+    txn = alloc.begin()
+    apply_plan(maps, cc.establish(1, base(1), shapes.open5gs_establishment(), alloc, txn).plan)
+    txn.commit()
+    before = maps.snapshot()
+    txn = alloc.begin()
+    second = cc.establish(2, base(2), shapes.free5gc_establishment(), alloc, txn)
+    with pytest.raises(ResourceExhausted) as info:
+        apply_plan(maps, second.plan)
+    txn.abort()
+    assert info.value.cause is Cause.NO_RESOURCES_AVAILABLE
+    assert maps.snapshot() == before
+
+
+def test_deletion_reads_counters_before_clearing() -> None:
+    alloc, maps = shapes.allocator(), MemoryMaps()
+    txn = alloc.begin()
+    r = cc.establish(SEID, base(), shapes.open5gs_establishment(), alloc, txn)
+    apply_plan(maps, r.plan)
+    txn.commit()
+    assert r.session is not None
+    ul_slot = r.session.pdrs[1].slot
+    maps.set_counter(ul_slot, Counter(10, 1500).pack())
+    txn = alloc.begin()
+    d = cc.delete(r.session, txn)
+    applied = apply_plan(maps, d.plan)
+    txn.commit()
+    assert applied.counters[ul_slot] == Counter(10, 1500)
+    assert maps.maps[MapName.PDR_STATS][slot_key(ul_slot)] == Counter().pack()
+
+
+def test_coalescing_applier_batches_and_isolates_the_bad_plan() -> None:
+    async def run() -> None:
+        alloc = shapes.allocator()
+        maps = MemoryMaps({MapName.DOWNLINK_PDRS_V4: 2})
+        applier = CoalescingApplier(maps)
+        results = []
+        txns = []
+        for seid in (1, 2, 3):
+            ue = shapes.UE + seid
+            txn = alloc.begin()
+            results.append(cc.establish(seid, base(seid), shapes.open5gs_establishment(ue),
+                                        alloc, txn))
+            txns.append(txn)
+        outcomes = await asyncio.gather(*(applier.apply(r.plan) for r in results),
+                                        return_exceptions=True)
+        assert applier.batches == 1 and applier.fallbacks == 1
+        assert [isinstance(o, ResourceExhausted) for o in outcomes] == [False, False, True]
+        assert len(maps.maps[MapName.DOWNLINK_PDRS_V4]) == 2
+        # The rejected session left nothing behind.
+        teid3 = results[2].created[0].f_teid.teid  # type: ignore[union-attr]
+        assert teid_key(teid3) not in maps.maps[MapName.UPLINK_PDRS]
+        # Without a failure, one combined batch write serves all plans.
+        maps2 = MemoryMaps()
+        applier2 = CoalescingApplier(maps2)
+        alloc2 = shapes.allocator()
+        plans = [cc.establish(s, base(s), shapes.open5gs_establishment(shapes.UE + s), alloc2,
+                              alloc2.begin()).plan for s in (1, 2, 3)]
+        await asyncio.gather(*(applier2.apply(p) for p in plans))
+        single = MemoryMaps()
+        apply_plan(single, plans[0])
+        assert maps2.batch_calls == single.batch_calls
+        assert len(maps2.maps[MapName.UPLINK_PDRS]) == 3
+
+    asyncio.run(run())
