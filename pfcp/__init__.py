@@ -16,10 +16,17 @@ Unknown, unexpected and vendor-specific IEs (type >= 32768, with their Enterpris
 ignored as the spec says but kept in ``extra_ies`` of the message or grouped IE that held them.
 
 Byte identity: encoding writes IEs in the order of the message's table (the spec's order),
-then ``extra_ies``. So ``encode_message(decode_message(b)) == b`` holds for every message
-whose IEs come in table order with unknown IEs last, with spare bits zero and with each flag
-IE at its minimal length (what this codec and scapy produce); otherwise the re-encoding is
-equal in meaning (``decode_message`` of it gives an equal object). Always:
+then ``extra_ies`` - unless the message or grouped IE was decoded from IEs in another order
+(unknown or vendor IEs in the middle, IEs shuffled, a repeated IE): then the decoder kept
+the arrival order in the private field ``_ie_order`` (not compared, hashed or shown; kept by
+``dataclasses.replace``) and the encoder follows it as long as it still fits the fields (the
+same number of IEs of each type; a changed value is fine). A change that adds or removes an
+IE makes it not fit: that object is then written in table order. So
+``encode_message(decode_message(b)) == b`` holds whatever the IE order, for every message
+with spare bits zero, each flag IE at its minimal length and no octets after the fields this
+codec knows in an IE (what this codec and scapy produce). Such trailing octets (fields of a
+later release) and non-zero spare bits are not kept: the re-encoding is then equal in meaning
+(``decode_message`` of it gives an equal object) but shorter. Always:
 ``encode(decode(encode(m))) == encode(m)``.
 """
 

@@ -39,7 +39,25 @@ try:
     _ok = _ok and str(_ipv6_from_int(1)) == "::1" and hash(_ipv4_from_int(5)) == hash(IPv4Address(5))
 except Exception:
     _ok = False
+# the same layout lets the encoders read an address's integer as ``addr._ip``
+IP_INT_OK = _ok
 ipv4_from_int = _ipv4_from_int if _ok else IPv4Address
+
+# IPv4 addresses decoded from IEs, by their integer: an address object is immutable and is its
+# own key, so one object serves every IE that carries the same address. Bounded: a peer cannot
+# make it grow past IPV4_CACHE_LIMIT entries (then new addresses are built each time).
+IPV4_CACHE: dict[int, IPv4Address] = {}
+IPV4_CACHE_LIMIT = 4096
+
+
+def ipv4_cached(n: int) -> IPv4Address:
+    """``ipv4_from_int(n)``, through IPV4_CACHE (callers try ``IPV4_CACHE.get(n)`` first)."""
+    addr = IPV4_CACHE.get(n)
+    if addr is None:
+        addr = ipv4_from_int(n)
+        if len(IPV4_CACHE) < IPV4_CACHE_LIMIT:
+            IPV4_CACHE[n] = addr
+    return addr
 ipv6_from_int = _ipv6_from_int if _ok else IPv6Address
 
 

@@ -14,30 +14,33 @@ from pfcp.messages import MESSAGE_CLASSES, Message
 def decode_message(data: bytes) -> Message:
     """Decode one PFCP message. Raises only :class:`~pfcp.errors.DecodeError` (or a subclass)."""
     try:
-        return _decode(data)
+        if type(data) is not bytes:  # bytearray/memoryview: decoded values must not alias it
+            data = bytes(data)
+        mt, length, sequence, seid, priority, _, hlen = parse_header(data)
+        cls = MESSAGE_CLASSES.get(mt)
+        try:
+            if cls is None:
+                raise UnknownMessageTypeError(mt)
+            if cls.is_session != (seid is not None):
+                raise DecodeError(Cause.MANDATORY_IE_INCORRECT, f"{cls.__name__} with S={int(seid is not None)}")
+            buf = _new(Buffer)  # Buffer(data, hlen, 4 + length) without the __init__ call
+            buf.data = data
+            buf.pos = hlen
+            buf.end = 4 + length
+            msg: Message = cls._spec.decode(buf, sequence, seid, priority)
+            return msg
+        except DecodeError as err:
+            err.message_type = mt
+            err.sequence = sequence
+            err.seid = seid
+            raise
     except DecodeError:
         raise
     except Exception as exc:  # a codec bug: still say whose fault it is, never crash the caller
         raise DecodeError(Cause.SYSTEM_FAILURE, f"internal decoder error: {exc!r}") from exc
 
 
-def _decode(data: bytes) -> Message:
-    if type(data) is not bytes:  # bytearray/memoryview: decoded values must not alias it
-        data = bytes(data)
-    mt, length, sequence, seid, priority, _, hlen = parse_header(data)
-    cls = MESSAGE_CLASSES.get(mt)
-    try:
-        if cls is None:
-            raise UnknownMessageTypeError(mt)
-        if cls.is_session != (seid is not None):
-            raise DecodeError(Cause.MANDATORY_IE_INCORRECT, f"{cls.__name__} with S={int(seid is not None)}")
-        msg: Message = cls._spec.decode(Buffer(data, hlen, 4 + length), sequence, seid, priority)
-        return msg
-    except DecodeError as err:
-        err.message_type = mt
-        err.sequence = sequence
-        err.seid = seid
-        raise
+_new = object.__new__
 
 
 def encode_message(msg: Message) -> bytes:

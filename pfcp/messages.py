@@ -9,7 +9,7 @@ The message type is the ClassVar ``message_type``.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import KW_ONLY, dataclass
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any, ClassVar
 
 from pfcp.enums import (
@@ -30,7 +30,7 @@ from pfcp.enums import (
     UpFeatures,
 )
 from pfcp.ies.address import FqCsid, FSeid, FTeid, NodeId, UserPlaneIpResourceInformation
-from pfcp.ies.base import C, Field, M, O, RawIe, Spec, bind, conditional_missing
+from pfcp.ies.base import C, Field, IeOrder, M, O, RawIe, Spec, bind, conditional_missing
 from pfcp.ies.grouped import (
     CreateBar,
     CreateFar,
@@ -86,6 +86,7 @@ class Message:
     seid: int | None
     priority: int | None
     extra_ies: tuple[RawIe, ...]
+    _ie_order: IeOrder
 
 
 class SessionMessage(Message):
@@ -101,7 +102,7 @@ MESSAGE_CLASSES: dict[int, type[Message]] = {}
 def _bind(cls: type[Message], fields: tuple[Field, ...], *checks: object) -> None:
     spec = bind(cls, fields, checks)  # type: ignore[arg-type]
     names = [f.name for f in dataclasses.fields(cls)]
-    if names[0] != "sequence" or names[-3:] != ["seid", "priority", "extra_ies"]:
+    if names[0] != "sequence" or names[-4:] != ["seid", "priority", "extra_ies", "_ie_order"]:
         raise RuntimeError(f"{cls.__name__}: header fields out of place")  # codec.py relies on it
     assert spec.cls is cls
     MESSAGE_CLASSES[cls.message_type] = cls
@@ -122,6 +123,7 @@ class HeartbeatRequest(Message):
     seid: int | None = None
     priority: int | None = None
     extra_ies: tuple[RawIe, ...] = ()
+    _ie_order: IeOrder = field(default=None, kw_only=True, repr=False, compare=False)
 
 
 _bind(HeartbeatRequest, (
@@ -141,6 +143,7 @@ class HeartbeatResponse(Message):
     seid: int | None = None
     priority: int | None = None
     extra_ies: tuple[RawIe, ...] = ()
+    _ie_order: IeOrder = field(default=None, kw_only=True, repr=False, compare=False)
 
 
 _bind(HeartbeatResponse, (F(T.RECOVERY_TIME_STAMP, "recovery_time_stamp", M),))
@@ -158,6 +161,7 @@ class PfdManagementRequest(Message):
     seid: int | None = None
     priority: int | None = None
     extra_ies: tuple[RawIe, ...] = ()
+    _ie_order: IeOrder = field(default=None, kw_only=True, repr=False, compare=False)
 
 
 _bind(PfdManagementRequest, (
@@ -179,6 +183,7 @@ class PfdManagementResponse(Message):
     seid: int | None = None
     priority: int | None = None
     extra_ies: tuple[RawIe, ...] = ()
+    _ie_order: IeOrder = field(default=None, kw_only=True, repr=False, compare=False)
 
 
 _bind(PfdManagementResponse, (
@@ -206,6 +211,7 @@ class AssociationSetupRequest(Message):
     seid: int | None = None
     priority: int | None = None
     extra_ies: tuple[RawIe, ...] = ()
+    _ie_order: IeOrder = field(default=None, kw_only=True, repr=False, compare=False)
 
 
 _bind(AssociationSetupRequest, (
@@ -239,6 +245,7 @@ class AssociationSetupResponse(Message):
     seid: int | None = None
     priority: int | None = None
     extra_ies: tuple[RawIe, ...] = ()
+    _ie_order: IeOrder = field(default=None, kw_only=True, repr=False, compare=False)
 
 
 _bind(AssociationSetupResponse, (
@@ -272,6 +279,7 @@ class AssociationUpdateRequest(Message):
     seid: int | None = None
     priority: int | None = None
     extra_ies: tuple[RawIe, ...] = ()
+    _ie_order: IeOrder = field(default=None, kw_only=True, repr=False, compare=False)
 
 
 _bind(AssociationUpdateRequest, (
@@ -300,6 +308,7 @@ class AssociationUpdateResponse(Message):
     seid: int | None = None
     priority: int | None = None
     extra_ies: tuple[RawIe, ...] = ()
+    _ie_order: IeOrder = field(default=None, kw_only=True, repr=False, compare=False)
 
 
 _bind(AssociationUpdateResponse, (
@@ -321,6 +330,7 @@ class AssociationReleaseRequest(Message):
     seid: int | None = None
     priority: int | None = None
     extra_ies: tuple[RawIe, ...] = ()
+    _ie_order: IeOrder = field(default=None, kw_only=True, repr=False, compare=False)
 
 
 _bind(AssociationReleaseRequest, (F(T.NODE_ID, "node_id", M),))
@@ -338,6 +348,7 @@ class AssociationReleaseResponse(Message):
     seid: int | None = None
     priority: int | None = None
     extra_ies: tuple[RawIe, ...] = ()
+    _ie_order: IeOrder = field(default=None, kw_only=True, repr=False, compare=False)
 
 
 _bind(AssociationReleaseResponse, (F(T.NODE_ID, "node_id", M), F(T.CAUSE, "cause", M)))
@@ -353,6 +364,7 @@ class VersionNotSupportedResponse(Message):
     seid: int | None = None
     priority: int | None = None
     extra_ies: tuple[RawIe, ...] = ()
+    _ie_order: IeOrder = field(default=None, kw_only=True, repr=False, compare=False)
 
 
 _bind(VersionNotSupportedResponse, ())
@@ -379,6 +391,7 @@ class NodeReportRequest(Message):
     seid: int | None = None
     priority: int | None = None
     extra_ies: tuple[RawIe, ...] = ()
+    _ie_order: IeOrder = field(default=None, kw_only=True, repr=False, compare=False)
 
 
 _bind(NodeReportRequest, (
@@ -402,6 +415,7 @@ class NodeReportResponse(Message):
     seid: int | None = None
     priority: int | None = None
     extra_ies: tuple[RawIe, ...] = ()
+    _ie_order: IeOrder = field(default=None, kw_only=True, repr=False, compare=False)
 
 
 _NODE_CAUSE_ROWS = (
@@ -424,6 +438,7 @@ class SessionSetDeletionRequest(Message):
     seid: int | None = None
     priority: int | None = None
     extra_ies: tuple[RawIe, ...] = ()
+    _ie_order: IeOrder = field(default=None, kw_only=True, repr=False, compare=False)
 
 
 _bind(SessionSetDeletionRequest, (F(T.NODE_ID, "node_id", M), F(T.FQ_CSID, "fq_csid", C, True)))
@@ -442,6 +457,7 @@ class SessionSetDeletionResponse(Message):
     seid: int | None = None
     priority: int | None = None
     extra_ies: tuple[RawIe, ...] = ()
+    _ie_order: IeOrder = field(default=None, kw_only=True, repr=False, compare=False)
 
 
 _bind(SessionSetDeletionResponse, _NODE_CAUSE_ROWS)
@@ -476,6 +492,7 @@ class SessionEstablishmentRequest(SessionMessage):
     seid: int | None = None
     priority: int | None = None
     extra_ies: tuple[RawIe, ...] = ()
+    _ie_order: IeOrder = field(default=None, kw_only=True, repr=False, compare=False)
 
 
 _bind(SessionEstablishmentRequest, (
@@ -523,6 +540,7 @@ class SessionEstablishmentResponse(SessionMessage):
     seid: int | None = None
     priority: int | None = None
     extra_ies: tuple[RawIe, ...] = ()
+    _ie_order: IeOrder = field(default=None, kw_only=True, repr=False, compare=False)
 
 
 _bind(SessionEstablishmentResponse, (
@@ -575,6 +593,7 @@ class SessionModificationRequest(SessionMessage):
     seid: int | None = None
     priority: int | None = None
     extra_ies: tuple[RawIe, ...] = ()
+    _ie_order: IeOrder = field(default=None, kw_only=True, repr=False, compare=False)
 
 
 _bind(SessionModificationRequest, (
@@ -626,6 +645,7 @@ class SessionModificationResponse(SessionMessage):
     seid: int | None = None
     priority: int | None = None
     extra_ies: tuple[RawIe, ...] = ()
+    _ie_order: IeOrder = field(default=None, kw_only=True, repr=False, compare=False)
 
 
 _bind(SessionModificationResponse, (
@@ -651,6 +671,7 @@ class SessionDeletionRequest(SessionMessage):
     seid: int | None = None
     priority: int | None = None
     extra_ies: tuple[RawIe, ...] = ()
+    _ie_order: IeOrder = field(default=None, kw_only=True, repr=False, compare=False)
 
 
 _bind(SessionDeletionRequest, ())
@@ -672,6 +693,7 @@ class SessionDeletionResponse(SessionMessage):
     seid: int | None = None
     priority: int | None = None
     extra_ies: tuple[RawIe, ...] = ()
+    _ie_order: IeOrder = field(default=None, kw_only=True, repr=False, compare=False)
 
 
 _bind(SessionDeletionResponse, (
@@ -713,6 +735,7 @@ class SessionReportRequest(SessionMessage):
     seid: int | None = None
     priority: int | None = None
     extra_ies: tuple[RawIe, ...] = ()
+    _ie_order: IeOrder = field(default=None, kw_only=True, repr=False, compare=False)
 
 
 _bind(SessionReportRequest, (
@@ -745,6 +768,7 @@ class SessionReportResponse(SessionMessage):
     seid: int | None = None
     priority: int | None = None
     extra_ies: tuple[RawIe, ...] = ()
+    _ie_order: IeOrder = field(default=None, kw_only=True, repr=False, compare=False)
 
 
 _bind(SessionReportResponse, (

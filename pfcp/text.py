@@ -43,6 +43,8 @@ def to_jsonable(obj: Any, name: str = "") -> Any:
         if isinstance(obj, Message):
             out["message_type"] = obj.message_type.name
         for f in dataclasses.fields(obj):
+            if f.name.startswith("_"):  # _ie_order: how it arrived, not what it says
+                continue
             v = getattr(obj, f.name)
             if v is None or v is False or v == ():
                 continue

@@ -3,10 +3,24 @@ Remote GTP-U Peer, User Plane IP Resource Information, FQ-CSID (TS 29.244 8.2)."
 
 from __future__ import annotations
 
+import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv6Address
+from typing import Any
 
-from pfcp.buffer import U16, U32, U64, Buffer, Writer, ipv4_from_int, ipv6_from_int
+from pfcp.buffer import (
+    IP_INT_OK,
+    IPV4_CACHE,
+    U16,
+    U32,
+    U64,
+    Buffer,
+    Writer,
+    ipv4_cached,
+    ipv4_from_int,
+    ipv6_from_int,
+)
 from pfcp.enums import (
     DestinationInterface,
     EnumCache,
@@ -17,9 +31,36 @@ from pfcp.enums import (
 )
 from pfcp.errors import BufferReadError, IeValueError
 from pfcp.ies.base import fast_ctor, register
-from pfcp.ies.simple import NetworkInstance, dns_labels_to_text, text_to_dns_labels
+from pfcp.ies.simple import NetworkInstance, dns_labels_to_text, text_to_dns_labels, tlv_via_push
 
 IPAddress = IPv4Address | IPv6Address
+
+# ``tlv`` encoders (see pfcp.ies.base.register): the whole IE in one struct.pack for the usual
+# IPv4 shapes, read from the address's integer (``_ip``; buffer.IP_INT_OK checked the layout),
+# and through ``push`` for every other shape.
+_NODE_ID_V4 = struct.Struct("!HHBI").pack  # type, length, flags/type octet, IPv4
+_F_SEID_V4 = struct.Struct("!HHBQI").pack
+_F_TEID_V4 = struct.Struct("!HHBII").pack
+_F_TEID_CH = struct.Struct("!HHB").pack
+_F_TEID_CH_ID = struct.Struct("!HHBB").pack
+_OHC_GTPU_V4 = struct.Struct("!HHHII").pack
+# decoders' shortcuts for the usual IPv4 shapes (exact lengths; anything else the long way)
+_Q_I = struct.Struct("!QI").unpack_from  # F-SEID: SEID, IPv4
+_B_I = struct.Struct("!BI").unpack_from  # UE IP Address: flags, IPv4
+_H_I_I = struct.Struct("!HII").unpack_from  # Outer Header Creation: description, TEID, IPv4
+_v4get = IPV4_CACHE.get
+
+
+def _tlv(ie_type: int, push: Callable[[Writer, Any], None], fast: Callable[[Any], bytes | None]) -> Callable[[Any], bytes]:
+    slow = tlv_via_push(ie_type, push)
+    if not IP_INT_OK:
+        return slow
+
+    def tlv(v: Any) -> bytes:
+        out = fast(v)
+        return slow(v) if out is None else out
+
+    return tlv
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +112,16 @@ def _push_node_id(w: Writer, v: NodeId) -> None:
         w += text_to_dns_labels(val)
 
 
-register(IEType.NODE_ID, NodeId, _pull_node_id, _push_node_id)
+def _tlv_node_id(v: NodeId) -> bytes | None:
+    val = v.value
+    if type(val) is IPv4Address:
+        return _NODE_ID_V4(IEType.NODE_ID, 5, 0, val._ip)  # type: ignore[attr-defined]
+    return None
+
+
+register(
+    IEType.NODE_ID, NodeId, _pull_node_id, _push_node_id, tlv=_tlv(IEType.NODE_ID, _push_node_id, _tlv_node_id)
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +163,9 @@ _u64 = U64.unpack_from
 
 
 def _fast_fseid(data: bytes, pos: int, end: int) -> FSeid:
+    if end - pos == 13 and data[pos] == 0x02:  # V4 only
+        seid, ip = _Q_I(data, pos + 1)
+        return _new_fseid(seid, _v4get(ip) or ipv4_cached(ip), None)
     if pos >= end:
         raise _short(1, 0)
     f = data[pos]
@@ -130,7 +183,21 @@ def _fast_fseid(data: bytes, pos: int, end: int) -> FSeid:
     return _new_fseid(seid, v4, v6)
 
 
-register(IEType.F_SEID, FSeid, _pull_fseid, _push_fseid, fast=_fast_fseid)
+def _tlv_fseid(v: FSeid) -> bytes | None:
+    v4 = v.ipv4
+    if v.ipv6 is None and type(v4) is IPv4Address:
+        return _F_SEID_V4(IEType.F_SEID, 13, 0x02, v.seid, v4._ip)  # type: ignore[attr-defined]
+    return None
+
+
+register(
+    IEType.F_SEID,
+    FSeid,
+    _pull_fseid,
+    _push_fseid,
+    fast=_fast_fseid,
+    tlv=_tlv(IEType.F_SEID, _push_fseid, _tlv_fseid),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,7 +277,27 @@ def _fast_fteid(data: bytes, pos: int, end: int) -> FTeid:
     return _new_fteid(teid, v4, v6, False, data[p] if f & 0x08 else None, False, False)
 
 
-register(IEType.F_TEID, FTeid, pull_fteid, push_fteid, fast=_fast_fteid)
+def _tlv_fteid(v: FTeid) -> bytes | None:
+    cid = v.choose_id
+    if v.choose:
+        flags = 0x04 | v.choose_v4 | (v.choose_v6 << 1)
+        if cid is None:
+            return _F_TEID_CH(IEType.F_TEID, 1, flags)
+        return _F_TEID_CH_ID(IEType.F_TEID, 2, flags | 0x08, cid)
+    v4 = v.ipv4
+    if cid is None and v.ipv6 is None and type(v4) is IPv4Address:
+        return _F_TEID_V4(IEType.F_TEID, 9, 0x01, v.teid, v4._ip)  # type: ignore[attr-defined]
+    return None
+
+
+register(
+    IEType.F_TEID,
+    FTeid,
+    pull_fteid,
+    push_fteid,
+    fast=_fast_fteid,
+    tlv=_tlv(IEType.F_TEID, push_fteid, _tlv_fteid),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,6 +352,10 @@ def _push_ueip(w: Writer, v: UeIpAddress) -> None:
 
 
 def _fast_ueip(data: bytes, pos: int, end: int) -> UeIpAddress:
+    if end - pos == 5:
+        f, ip = _B_I(data, pos)
+        if f == 0x02 or f == 0x06:  # V4, with or without S/D
+            return _new_ueip(_v4get(ip) or ipv4_cached(ip), None, f == 0x06, False, False, None, None)
     if pos >= end:
         raise _short(1, 0)
     f = data[pos]
@@ -287,7 +378,27 @@ def _fast_ueip(data: bytes, pos: int, end: int) -> UeIpAddress:
     return _new_ueip(v4, v6, bool(f & 0x04), bool(f & 0x10), bool(f & 0x20), pdb, pl)
 
 
-register(IEType.UE_IP_ADDRESS, UeIpAddress, _pull_ueip, _push_ueip, fast=_fast_ueip)
+def _tlv_ueip(v: UeIpAddress) -> bytes | None:
+    v4 = v.ipv4
+    if (
+        type(v4) is IPv4Address
+        and v.ipv6 is None
+        and v.ipv6_prefix_delegation_bits is None
+        and v.ipv6_prefix_length is None
+    ):
+        flags = 0x02 | (v.is_destination << 2) | (v.choose_v4 << 4) | (v.choose_v6 << 5)
+        return _NODE_ID_V4(IEType.UE_IP_ADDRESS, 5, flags, v4._ip)  # type: ignore[attr-defined]
+    return None
+
+
+register(
+    IEType.UE_IP_ADDRESS,
+    UeIpAddress,
+    _pull_ueip,
+    _push_ueip,
+    fast=_fast_ueip,
+    tlv=_tlv(IEType.UE_IP_ADDRESS, _push_ueip, _tlv_ueip),
+)
 
 _OHC = OuterHeaderCreationDescription
 _OHC_TEID = _OHC.GTP_U_UDP_IPV4 | _OHC.GTP_U_UDP_IPV6
@@ -312,6 +423,7 @@ class OuterHeaderCreation:
 _OHC_CACHE = EnumCache(_OHC)
 _new_ohc = fast_ctor(OuterHeaderCreation)
 _I_TEID, _I_V4, _I_V6, _I_PORT = int(_OHC_TEID), int(_OHC_V4), int(_OHC_V6), int(_OHC_PORT)
+_OHC_GTPU_V4_DESC = _OHC_CACHE[0x0100]
 
 
 def _pull_ohc(buf: Buffer) -> OuterHeaderCreation:
@@ -347,6 +459,10 @@ def _push_ohc(w: Writer, v: OuterHeaderCreation) -> None:
 
 
 def _fast_ohc(data: bytes, pos: int, end: int) -> OuterHeaderCreation:
+    if end - pos == 10:
+        d, teid, ip = _H_I_I(data, pos)
+        if d == 0x0100:  # GTP-U/UDP/IPv4
+            return _new_ohc(_OHC_GTPU_V4_DESC, teid, _v4get(ip) or ipv4_cached(ip), None, None, None, None)
     if end - pos < 2:
         raise _short(2, end - pos)
     d = U16.unpack_from(data, pos)[0]
@@ -372,7 +488,21 @@ def _fast_ohc(data: bytes, pos: int, end: int) -> OuterHeaderCreation:
     return _new_ohc(_OHC_CACHE[d], teid, v4, v6, port, None, None)
 
 
-register(IEType.OUTER_HEADER_CREATION, OuterHeaderCreation, _pull_ohc, _push_ohc, fast=_fast_ohc)
+def _tlv_ohc(v: OuterHeaderCreation) -> bytes | None:
+    v4 = v.ipv4
+    if v.description == _OHC.GTP_U_UDP_IPV4 and type(v4) is IPv4Address:
+        return _OHC_GTPU_V4(IEType.OUTER_HEADER_CREATION, 10, 0x0100, v.teid or 0, v4._ip)  # type: ignore[attr-defined]
+    return None
+
+
+register(
+    IEType.OUTER_HEADER_CREATION,
+    OuterHeaderCreation,
+    _pull_ohc,
+    _push_ohc,
+    fast=_fast_ohc,
+    tlv=_tlv(IEType.OUTER_HEADER_CREATION, _push_ohc, _tlv_ohc),
+)
 
 
 @dataclass(frozen=True, slots=True)

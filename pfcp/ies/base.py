@@ -7,7 +7,8 @@ A message or grouped IE is described once, by a tuple of :class:`Field` rows
 ``(IE type, field name, presence M/C/O, multiple)`` in the spec's order. :func:`bind` turns the
 rows and the dataclass into a :class:`Spec`; decoding, encoding and mandatory-IE validation all
 run from it. Encoding writes IEs in table order, then the unknown/vendor IEs kept in
-``extra_ies`` (see pfcp/__init__.py for the byte-identity rule this gives).
+``extra_ies``, unless the object was decoded from IEs in another order: then the arrival order
+kept in its ``_ie_order`` field is followed (see pfcp/__init__.py for the byte-identity rule).
 
 Two executors read a Spec: ``decode_ies``/``decode_group``/``encode_ies`` below interpret it
 (short and obvious: the reference), and :mod:`pfcp.ies.compile` generates a specialised
@@ -22,7 +23,7 @@ import operator
 import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple, TypeVar, cast
+from typing import Any, NamedTuple, TypeAlias, TypeVar
 
 from pfcp.buffer import TL, U16, U32, Buffer, Writer
 from pfcp.enums import Cause, IEType
@@ -35,6 +36,11 @@ C = "C"  # conditional
 O = "O"  # optional  # noqa: E741
 
 VENDOR_IE_MIN = 0x8000  # TS 29.244 8.1.1: types >= 32768 carry a 2-octet Enterprise ID
+
+# The ``_ie_order`` field of every message and grouped IE: None, or the IE types in the order
+# they arrived when that differs from the order the encoder writes (then the encoder follows
+# it while it fits the fields). Not compared, hashed or shown; dataclasses.replace keeps it.
+IeOrder: TypeAlias = tuple[int, ...] | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +81,9 @@ class IeCodec(NamedTuple):
     table: Any = None
     mask: int = 0xFF
     fast: Callable[[bytes, int, int], Any] | None = None  # pull from data[pos:end], no Buffer
+    tlv: Callable[[Any], bytes] | None = None  # the whole IE (type, length, value) in one go
+    enc_mask: int | None = None  # K_ENUM8 whose push is one octet ``value & enc_mask`` (-1: as is)
+    flag_len: int = 0  # K_FLAGS: the minimal number of flag octets push writes
 
 
 IE_CODECS: dict[int, IeCodec] = {}
@@ -90,12 +99,18 @@ def register(
     table: Any = None,
     mask: int = 0xFF,
     fast: Callable[[bytes, int, int], Any] | None = None,
+    tlv: Callable[[Any], bytes] | None = None,
+    enc_mask: int | None = None,
+    flag_len: int = 0,
 ) -> None:
     """Register an IE codec. ``fast(data, pos, end)``, if given, must return what ``pull`` does
-    (the generated decoders call it without a Buffer); tests check they agree."""
+    (the generated decoders call it without a Buffer); ``tlv(value)``, if given, must return the
+    IE's type and length followed by what ``push`` writes; ``enc_mask``/``flag_len`` tell the
+    generated encoders how to inline ``push`` for one-octet enums and flags. Tests check that
+    the fast forms agree with pull/push."""
     if ie_type in IE_CODECS:
         raise RuntimeError(f"IE type {ie_type!r} registered twice")
-    IE_CODECS[ie_type] = IeCodec(cls, pull, push, kind, spec, table, mask, fast)
+    IE_CODECS[ie_type] = IeCodec(cls, pull, push, kind, spec, table, mask, fast, tlv, enc_mask, flag_len)
 
 
 class Field(NamedTuple):
@@ -123,6 +138,9 @@ class _Entry(NamedTuple):
     table: Any
     mask: int
     fast: Callable[[bytes, int, int], Any] | None
+    tlv: Callable[[Any], bytes] | None
+    enc_mask: int | None
+    flag_len: int
 
 
 _MISSING: Any = object()
@@ -170,6 +188,7 @@ class Spec:
 
     __slots__ = (
         "build",
+        "by_name",
         "by_type",
         "checks",
         "cls",
@@ -184,6 +203,7 @@ class Spec:
         "mandatory_slots",
         "mandatory_types",
         "name",
+        "order_index",
         "twin",
     )
 
@@ -195,7 +215,7 @@ class Spec:
         dfields = dataclasses.fields(cls)
         names = [f.name for f in dfields]
         table_names = {f.name for f in fields}
-        header = {"sequence", "seid", "priority", "extra_ies"}
+        header = {"sequence", "seid", "priority", "extra_ies", "_ie_order"}
         required = {
             f.name
             for f in dfields
@@ -203,9 +223,12 @@ class Spec:
         }
         missing = required - table_names - header
         unknown = table_names - set(names)
-        if missing or unknown or "extra_ies" not in names or len(table_names) != len(fields):
+        if missing or unknown or len(table_names) != len(fields) or names[-1] != "_ie_order":
             raise RuntimeError(f"{cls.__name__}: table/dataclass mismatch {missing} {unknown}")
+        if "extra_ies" not in names:
+            raise RuntimeError(f"{cls.__name__}: no extra_ies field")
         self.extra_index = names.index("extra_ies")
+        self.order_index = len(names) - 1
         defaults: list[Any] = []
         for f in dfields:
             if f.default is not dataclasses.MISSING:
@@ -239,10 +262,14 @@ class Spec:
                     codec.table,
                     codec.mask,
                     codec.fast,
+                    codec.tlv,
+                    codec.enc_mask,
+                    codec.flag_len,
                 )
             )
         self.entries = tuple(entries)
         self.by_type = {e.ie_type: e for e in entries}
+        self.by_name = {e.name: e for e in entries}
         self.mandatory = tuple(e for e in entries if e.mandatory)
         self.mandatory_slots = tuple(e.slot for e in self.mandatory)
         self.mandatory_types = {e.slot: e.ie_type for e in self.mandatory}
@@ -276,6 +303,10 @@ def decode_ies(spec: Spec, buf: Buffer, values: list[Any]) -> None:
     by_type = spec.by_type
     extras: list[RawIe] | None = None
     unpack_tl = TL.unpack_from
+    start = pos
+    rank = {e.ie_type: i for i, e in enumerate(spec.entries)}
+    last = 0
+    in_order = True
     while pos < end:
         if pos + 4 > end:
             raise DecodeError(Cause.INVALID_LENGTH, f"{spec.name}: truncated IE header")
@@ -286,6 +317,9 @@ def decode_ies(spec: Spec, buf: Buffer, values: list[Any]) -> None:
             raise DecodeError(Cause.INVALID_LENGTH, f"{spec.name}: IE {t} length {ln} overruns", t)
         e = by_type.get(t)
         if e is not None and (e.multiple or values[e.slot] is _MISSING or values[e.slot] is None):
+            if rank[t] < last:
+                in_order = False
+            last = rank[t]
             kind = e.kind
             v: Any
             if kind == K_U32:
@@ -321,6 +355,7 @@ def decode_ies(spec: Spec, buf: Buffer, values: list[Any]) -> None:
                 values[e.slot] = v
         else:
             # Unknown, unexpected or repeated IE: ignored as TS 29.244 7.6 says, but kept.
+            last = len(rank)
             if extras is None:
                 extras = []
             if t >= VENDOR_IE_MIN:
@@ -334,6 +369,10 @@ def decode_ies(spec: Spec, buf: Buffer, values: list[Any]) -> None:
     buf.end = end
     if extras is not None:
         values[spec.extra_index] = tuple(extras)
+    if not in_order:
+        from pfcp.ies.compile import ie_order
+
+        values[spec.order_index] = ie_order(data, start, end)
     for slot in spec.mandatory_slots:
         v = values[slot]
         if v is _MISSING or v is None or (type(v) is tuple and not v):
@@ -353,6 +392,11 @@ def decode_group(spec: Spec, buf: Buffer) -> Any:
 
 
 def encode_ies(spec: Spec, obj: Any, w: Writer) -> None:
+    if obj._ie_order is not None:
+        from pfcp.ies.compile import encode_in_order
+
+        if encode_in_order(spec, obj, w):
+            return
     pack_into = U16.pack_into
     *values, extra = spec.getter(obj)
     for e, v in zip(spec.entries, values, strict=False):
@@ -383,6 +427,22 @@ def encode_ies(spec: Spec, obj: Any, w: Writer) -> None:
                 pack_into(w, start - 2, len(w) - start)
     for raw in extra:
         push_raw(w, raw)
+
+
+def encode_item(e: _Entry, item: Any, w: Writer) -> None:
+    """One IE of a table row (type, length, value), the way encode_ies writes it."""
+    ist = e.int_struct
+    if ist is not None:
+        w += ist.pack(e.ie_type, e.size, item)
+        return
+    w += e.header
+    start = len(w)
+    if e.kind == K_GROUP:
+        assert e.spec is not None
+        e.spec.encode(item, w)
+    else:
+        e.push(w, item)
+    U16.pack_into(w, start - 2, len(w) - start)
 
 
 def push_raw(w: Writer, raw: RawIe) -> None:
@@ -469,10 +529,12 @@ def fast_ctor(cls: type[_T]) -> Callable[..., _T]:
     _, twin = _fast_constructor(cls)
     if twin is None:
         return cls
-
-    def make(*args: Any) -> _T:
-        obj = twin(*args)
-        obj.__class__ = cls
-        return cast(_T, obj)
-
+    # a bare twin, each slot set, then the class switch: no __init__ frame
+    names = [f.name for f in dataclasses.fields(twin)]
+    params = ", ".join(f"a{i}" for i in range(len(names)))
+    body = "".join(f"    obj.{n} = a{i}\n" for i, n in enumerate(names))
+    ns: dict[str, Any] = {"twin": twin, "cls": cls, "_new": object.__new__}
+    exec(f"def make({params}):\n    obj = _new(twin)\n{body}    obj.__class__ = cls\n    return obj\n", ns)
+    make: Callable[..., _T] = ns["make"]
+    make.__qualname__ = f"make_{cls.__name__}"
     return make

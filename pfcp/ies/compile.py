@@ -1,10 +1,13 @@
 """Generate a specialised decode and encode function for each message/grouped IE table.
 
 The table interpreter in :mod:`pfcp.ies.base` (``decode_ies``/``encode_ies``) is the reference;
-this module turns the same :class:`~pfcp.ies.base.Spec` into straight-line Python (one local
-variable per field, an ``if``/``elif`` chain over the IE types in table order, fixed-size
-integers unpacked inline, grouped IEs decoded by direct calls) because a generic loop costs
-several times more per IE. tests/pfcp/test_compiled.py checks both agree.
+this module turns the same :class:`~pfcp.ies.base.Spec` into straight-line Python because a
+generic loop costs several times more per IE: the decoder fills a bare instance of the
+frozen class's plain twin slot by slot, takes IEs that come in table order in one pass of
+one comparison per table row, and only for the rest runs an ``if``/``elif`` chain; fixed-size
+integers, enums and one-octet flags are unpacked and packed inline, leaf IEs go through their
+Buffer-free ``fast``/``tlv`` functions, grouped IEs by direct calls.
+tests/pfcp/test_compiled.py checks both executors agree (corpus, fuzzed and random input).
 
 Generated functions:
     decode(data, pos, end, buf)              -> grouped IE  (value in data[pos:end]; buf, with
@@ -12,6 +15,12 @@ Generated functions:
                                                 scratch for the leaf IEs' pull functions)
     decode(buf, sequence, seid, priority)    -> message     (IEs in buf.pos..buf.end)
     encode(obj, w)                           -> appends the IEs (no header of its own)
+
+Arrival order: the decoder notes, at the cost of one comparison per IE, whether the IEs came
+in the order the encoder writes them (table order, repeated IEs in arrival order, unknown IEs
+last). If not, it records the IE types in arrival order in the object's ``_ie_order`` field
+(see :func:`ie_order`), and the encoder writes that order back when it still fits the fields
+(:func:`encode_in_order`), so re-encoding a decoded message is byte-identical.
 """
 
 from __future__ import annotations
@@ -29,6 +38,7 @@ if TYPE_CHECKING:
     from pfcp.ies.base import RawIe, Spec
 
 _HEADER = ("sequence", "seid", "priority")
+ORDER_FIELD = "_ie_order"
 
 # IEs whose values repeat across sessions (the DNN, the peer's Node ID, the usual QoS and
 # thresholds...): their decoded, immutable values are memoised by their octets. Per-session
@@ -53,6 +63,8 @@ MEMO_TYPES = frozenset(
 MEMO_LIMIT = 1024
 MEMOS: dict[int, dict[bytes, Any]] = {t: {} for t in MEMO_TYPES}
 
+_U8 = struct.Struct("!HHB")
+
 
 def _ie_name(t: int) -> str:
     try:
@@ -65,7 +77,10 @@ def _err_trunc(name: str) -> DecodeError:
     return DecodeError(Cause.INVALID_LENGTH, f"{name}: truncated IE header")
 
 
-def _err_overrun(name: str, t: int, ln: int) -> DecodeError:
+def _err_bounds(name: str, t: int, ln: int, pos: int, end: int) -> DecodeError:
+    """An IE header (``pos`` is just past it) or value runs past ``end``."""
+    if pos > end:
+        return _err_trunc(name)
     return DecodeError(Cause.INVALID_LENGTH, f"{name}: IE {t} length {ln} overruns", t)
 
 
@@ -99,6 +114,53 @@ def _extra(extras: list[RawIe] | None, data: bytes, pos: int, vend: int, t: int)
     return extras
 
 
+def ie_order(data: bytes, pos: int, end: int) -> tuple[int, ...]:
+    """The IE types in ``data[pos:end]``, in order (the IEs were checked by the decoder)."""
+    unpack = TL.unpack_from
+    out = []
+    while pos < end:
+        t, ln = unpack(data, pos)
+        out.append(t)
+        pos += 4 + ln
+    return tuple(out)
+
+
+def encode_in_order(spec: Spec, obj: Any, w: Writer) -> bool:
+    """Append ``obj``'s IEs in the order ``obj._ie_order`` names, if that order fits the fields
+    (the same IEs, each in the field decoding would put it in); else append nothing and return
+    False (the caller then writes table order, or raises for a missing mandatory IE)."""
+    from pfcp.ies.base import encode_item, push_raw
+
+    order = obj._ie_order
+    queues: dict[int, list[Any]] = {}
+    for e in spec.entries:
+        v = getattr(obj, e.name)
+        items = list(v) if e.multiple else ([] if v is None else [v])
+        if e.mandatory and not items:
+            return False
+        items.reverse()  # pop() from the end: arrival order
+        queues[e.ie_type] = items
+    extras = list(obj.extra_ies)
+    extras.reverse()
+    out = Writer()
+    for t in order:
+        q = queues.get(t)
+        if q:
+            encode_item(spec.by_type[t], q.pop(), out)
+        elif extras and extras[-1].ie_type == t:
+            push_raw(out, extras.pop())
+        else:
+            return False
+    if extras or any(queues.values()):
+        return False
+    w += out
+    return True
+
+
+class _Holder:
+    """Collects a decoded object's fields when the spec has no twin class."""
+
+
 def _enc_missing(name: str, field: str) -> EncodeError:
     return EncodeError(f"{name}.{field}: mandatory IE missing")
 
@@ -112,128 +174,178 @@ def compile_spec(spec: Spec) -> tuple[Callable[..., Any], Callable[[Any, Writer]
         "_U16": U16.unpack_from,
         "_U32": U32.unpack_from,
         "_pk": U16.pack_into,
+        "_PK8": _U8.pack,
+        "_SE": struct.error,
         "_BRE": BufferReadError,
         "_IVE": IeValueError,
         "_err_trunc": _err_trunc,
-        "_err_overrun": _err_overrun,
+        "_err_bounds": _err_bounds,
         "_err_short": _err_short,
         "_err_missing": _err_missing,
         "_err_length": _err_length,
         "_err_content": _err_content,
         "_extra": _extra,
+        "_order": ie_order,
+        "_in_order": encode_in_order,
         "_enc_missing": _enc_missing,
         "_push_raw": push_raw,
+        "_spec": spec,
         "_cls": spec.cls,
         "_twin": spec.twin,
         "_build": spec.build,
-        "_checks": spec.checks,
         "NAME": spec.name,
     }
     names = [f.name for f in dataclasses.fields(spec.cls)]
     is_message = names[0] == "sequence"
     local = {e.name: f"f{i}" for i, e in enumerate(spec.entries)}
+    # hot names bound as default arguments: LOAD_FAST instead of LOAD_GLOBAL
+    bound = "_TL=_TL, _M=_M"
 
     # --- decode ---------------------------------------------------------------------------
+    # The decoder writes straight into a bare instance of the spec's plain slotted twin (every
+    # slot set before the loop, each IE into its slot) and switches it to the frozen class at
+    # the end: no __init__ frame and no per-field argument passing. Without a twin (an
+    # interpreter that refuses the class switch) a plain holder object collects the fields.
     d: list[str] = []
+    ns["_new"] = object.__new__
+    ns["_holder"] = spec.twin if spec.twin is not None else _Holder
+    bound += ", _new=_new, _holder=_holder"
     if is_message:
-        d.append("def decode(buf, sequence, seid, priority):")
-        d.append("    data = buf.data; pos = buf.pos; end = buf.end; extras = None; t = 0")
+        d.append(f"def decode(buf, sequence, seid, priority, {bound}):")
+        d.append("    data = buf.data; start = pos = buf.pos; end = buf.end")
     else:  # grouped IEs: called with the value's bounds; buf serves the leaf pulls
-        d.append("def decode(data, pos, end, buf):")
-        d.append("    extras = None; t = 0")
-    for i, e in enumerate(spec.entries):
-        init = "()" if e.multiple else ("_M" if e.mandatory else "None")
-        d.append(f"    f{i} = {init}")
-    d.append("    try:")
-    d.append("        while pos < end:")
-    d.append("            if pos + 4 > end: raise _err_trunc(NAME)")
-    d.append("            t, ln = _TL(data, pos); pos += 4; vend = pos + ln")
-    d.append("            if vend > end: raise _err_overrun(NAME, t, ln)")
-    kw = "if"
-    for i, e in enumerate(spec.entries):
-        cond = f"t == {e.ie_type}"
-        if not e.multiple:
-            cond += f" and f{i} is {'_M' if e.mandatory else 'None'}"
-        d.append(f"            {kw} {cond}:")
-        kw = "elif"
+        d.append(f"def decode(data, pos, end, buf, {bound}):")
+        d.append("    start = pos")
+    d.append("    o = _new(_holder)")
+    dfields = {f.name: f for f in dataclasses.fields(spec.cls)}
+    for n in names:
+        if n in local:
+            e = spec.by_name[n]
+            init = "()" if e.multiple else ("_M" if e.mandatory else "None")
+        elif is_message and n in _HEADER:
+            init = n
+        elif n in ("extra_ies", ORDER_FIELD):
+            continue  # set after the loop
+        else:  # a field no row of this table fills: its default
+            ns[f"_d_{n}"] = dfields[n].default
+            init = f"_d_{n}"
+        d.append(f"    o.{n} = {init}")
+    # Two passes over the IEs. The in-order pass takes the table's rows once each, in order
+    # (a repeated row while its type repeats): for IEs in the encoder's order it is the only
+    # pass, and costs one comparison per row, with no duplicate or order bookkeeping. At the
+    # first IE it cannot place (unknown, repeated, or out of table order) it hands over to the
+    # general loop, an if/elif chain over all rows; an IE that loop places in a field was out
+    # of order (``ooo``: its arrival order is then recorded).
+    read = [
+        "t, ln = _TL(data, pos); pos += 4; vend = pos + ln",
+        "if vend > end: raise _err_bounds(NAME, t, ln, pos, end)",
+    ]
+    # (the usual case in the else branch: CPython lays it out with no jump)
+    advance = ["pos = vend", "if pos >= end:", "    t = -1", "else:", *("    " + r for r in read)]
+
+    def value_lines(i: int, e: Any, ind: str) -> list[str]:
+        out: list[str] = []
         if e.kind in (K_U8, K_U16, K_U32):
             size = {K_U8: 1, K_U16: 2, K_U32: 4}[e.kind]
-            read = {K_U8: "data[pos]", K_U16: "_U16(data, pos)[0]", K_U32: "_U32(data, pos)[0]"}[e.kind]
-            d.append(f"                if ln < {size}: raise _err_short(t, ln)")
-            value = read
+            rd = {K_U8: "data[pos]", K_U16: "_U16(data, pos)[0]", K_U32: "_U32(data, pos)[0]"}[e.kind]
+            out.append(f"if ln < {size}: raise _err_short(t, ln)")
+            value = rd
         elif e.kind == K_ENUM8:
             ns[f"_c{i}"] = e.table
-            d.append("                if ln < 1: raise _err_short(t, ln)")
+            out.append("if ln < 1: raise _err_short(t, ln)")
             value = f"_c{i}[data[pos] & {e.mask}]"
         elif e.kind == K_FLAGS:
             ns[f"_c{i}"] = e.table
             ns[f"_p{i}"] = e.pull
-            d.append("                buf.pos = pos; buf.end = vend")
-            value = f"(_c{i}[data[pos]] if ln == 1 else _p{i}(buf))"
+            out.append("if ln == 1:")
+            out.append(f"    v = _c{i}[data[pos]]")
+            out.append("else:")
+            out.append("    buf.pos = pos; buf.end = vend")
+            out.append(f"    v = _p{i}(buf)")
+            value = "v"
         elif e.fast is not None:
             ns[f"_f{i}"] = e.fast
             value = f"_f{i}(data, pos, vend)"
         elif e.ie_type in MEMO_TYPES:
             ns[f"_p{i}"] = e.pull
             ns[f"_m{i}"] = MEMOS[e.ie_type]
-            d.append("                key = data[pos:vend]")
-            d.append(f"                v = _m{i}.get(key)")
-            d.append("                if v is None:")
-            d.append("                    buf.pos = pos; buf.end = vend")
-            d.append(f"                    v = _p{i}(buf)")
-            d.append(f"                    if len(_m{i}) < {MEMO_LIMIT}: _m{i}[key] = v")
+            out.append("key = data[pos:vend]")
+            out.append(f"v = _m{i}.get(key)")
+            out.append("if v is None:")
+            out.append("    buf.pos = pos; buf.end = vend")
+            out.append(f"    v = _p{i}(buf)")
+            out.append(f"    if len(_m{i}) < {MEMO_LIMIT}: _m{i}[key] = v")
             value = "v"
         elif e.kind == K_GROUP and e.spec is not None:
             ns[f"_g{i}"] = e.spec.decode
             value = f"_g{i}(data, pos, vend, buf)"
         else:
-            fn = f"_p{i}"
-            ns[fn] = e.pull
-            d.append("                buf.pos = pos; buf.end = vend")
-            value = f"{fn}(buf)"
+            ns[f"_p{i}"] = e.pull
+            out.append("buf.pos = pos; buf.end = vend")
+            value = f"_p{i}(buf)"
         if e.multiple:
-            d.append(f"                f{i} = (*f{i}, {value})")
+            out.append(f"o.{e.name} += ({value},)")
         else:
-            d.append(f"                f{i} = {value}")
+            out.append(f"o.{e.name} = {value}")
+        return [ind + line for line in out]
+
+    d.append("    extras = None; t = 0; ooo = False")
+    d.append("    try:")
+    d.append("        if pos >= end:")
+    d.append("            t = -1")
+    d.append("        else:")
+    d.extend("            " + r for r in read)
+    ind = "        "
+    for i, e in enumerate(spec.entries):
+        if i and i % 6 == 0 and len(spec.entries) - i > 2:  # past the last IE: skip the rest
+            d.append(f"{ind}if t >= 0:")
+            ind += "    "
+        d.append(f"{ind}{'while' if e.multiple else 'if'} t == {e.ie_type}:")
+        d.extend(value_lines(i, e, ind + "    "))
+        d.extend(ind + "    " + r for r in advance)
+    d.append("        while t >= 0:")
+    kw = "if"
+    for i, e in enumerate(spec.entries):
+        cond = f"t == {e.ie_type}"
+        if not e.multiple:
+            cond += f" and o.{e.name} is {'_M' if e.mandatory else 'None'}"
+        d.append(f"            {kw} {cond}:")
+        kw = "elif"
+        d.append("                ooo = True")
+        d.extend(value_lines(i, e, "                "))
     if spec.entries:
         d.append("            else:")
         d.append("                extras = _extra(extras, data, pos, vend, t)")
     else:
         d.append("            extras = _extra(extras, data, pos, vend, t)")
-    d.append("            pos = vend")
+    d.extend("            " + r for r in advance)
+    d.append("    except _SE:")
+    d.append("        raise _err_trunc(NAME) from None")
     d.append("    except _BRE as exc:")
     d.append("        raise _err_length(t, exc) from None")
     d.append("    except _IVE as exc:")
     d.append("        raise _err_content(t, exc) from None")
     if is_message:
         d.append("    buf.pos = end; buf.end = end")
-    for i, e in enumerate(spec.entries):
+    for e in spec.entries:
         if e.mandatory:
-            test = f"not f{i}" if e.multiple else f"f{i} is _M"
+            test = f"not o.{e.name}" if e.multiple else f"o.{e.name} is _M"
             d.append(f"    if {test}: raise _err_missing(NAME, {e.ie_type})")
-    args = []
-    for n in names:
-        if n in local:
-            args.append(local[n])
-        elif n == "extra_ies":
-            args.append("(tuple(extras) if extras is not None else ())")
-        elif is_message and n in _HEADER:
-            args.append(n)
-        else:  # a field no row of this table fills: its default
-            field = next(f for f in dataclasses.fields(spec.cls) if f.name == n)
-            ns[f"_d_{n}"] = field.default
-            args.append(f"_d_{n}")
+    d.append("    o.extra_ies = tuple(extras) if extras is not None else ()")
+    d.append(f"    o.{ORDER_FIELD} = _order(data, start, end) if ooo else None")
     if spec.twin is not None:
-        d.append(f"    o = _twin({', '.join(args)})")
         d.append("    o.__class__ = _cls")
     else:
-        d.append(f"    o = _build([{', '.join(args)}])")
-    if spec.checks:
-        d.append("    for c in _checks: c(o)")
+        ns["_names"] = tuple(names)
+        d.append("    o = _build([getattr(o, n) for n in _names])")
+    for k, check in enumerate(spec.checks):
+        ns[f"_k{k}"] = check
+        d.append(f"    _k{k}(o)")
     d.append("    return o")
 
     # --- encode ---------------------------------------------------------------------------
     c: list[str] = ["def encode(o, w):"]
+    c.append("    if o._ie_order is not None and _in_order(_spec, o, w): return")
     for i, e in enumerate(spec.entries):
         c.append(f"    v = o.{e.name}")
         if e.mandatory:
@@ -249,11 +361,28 @@ def compile_spec(spec: Spec) -> tuple[Callable[..., Any], Callable[[Any, Writer]
                 c.append("    if v is not None:")
                 indent = "        "
             item = "v"
+        ns[f"_h{i}"] = struct.pack("!HH", e.ie_type, 0)
         if e.int_struct is not None:
             ns[f"_s{i}"] = e.int_struct.pack
             c.append(f"{indent}w += _s{i}({e.ie_type}, {e.size}, {item})")
+        elif e.enc_mask is not None:  # one octet, masked (-1: as is)
+            mask = f" & {e.enc_mask}" if e.enc_mask != -1 else ""
+            c.append(f"{indent}w += _PK8({e.ie_type}, 1, {item}{mask})")
+        elif e.flag_len:  # flag octets, little-endian by octet: the usual short value inline
+            ns[f"_e{i}"] = e.push
+            nf = e.flag_len
+            c.append(f"{indent}if 0 <= {item} < {1 << (8 * nf)}:")
+            if nf == 1:
+                c.append(f"{indent}    w += _PK8({e.ie_type}, 1, {item})")
+            else:
+                ns[f"_hl{i}"] = struct.pack("!HH", e.ie_type, nf)
+                c.append(f"{indent}    w += _hl{i}; w += {item}.to_bytes({nf}, 'little')")
+            c.append(f"{indent}else:")
+            c.append(f"{indent}    w += _h{i}; s = len(w); _e{i}(w, {item}); _pk(w, s - 2, len(w) - s)")
+        elif e.tlv is not None:
+            ns[f"_x{i}"] = e.tlv
+            c.append(f"{indent}w += _x{i}({item})")
         else:
-            ns[f"_h{i}"] = struct.pack("!HH", e.ie_type, 0)
             fn = f"_e{i}"
             ns[fn] = e.spec.encode if e.kind == K_GROUP and e.spec is not None else e.push
             c.append(f"{indent}w += _h{i}; s = len(w)")
@@ -274,4 +403,4 @@ def compile_spec(spec: Spec) -> tuple[Callable[..., Any], Callable[[Any, Writer]
     return decode, encode
 
 
-__all__ = ["MEMOS", "MEMO_TYPES", "compile_spec"]
+__all__ = ["MEMOS", "MEMO_TYPES", "ORDER_FIELD", "compile_spec", "encode_in_order", "ie_order"]

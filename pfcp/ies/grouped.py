@@ -7,7 +7,7 @@ order. Mandatory fields come first in the dataclass (no default); encoding follo
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pfcp.enums import (
     ApplyAction,
@@ -21,7 +21,7 @@ from pfcp.enums import (
     SourceInterface,
 )
 from pfcp.ies.address import FTeid, OuterHeaderCreation, UeIpAddress
-from pfcp.ies.base import C, Field, M, O, RawIe, conditional_missing, grouped
+from pfcp.ies.base import C, Field, IeOrder, M, O, RawIe, conditional_missing, grouped
 from pfcp.ies.filters import RedirectInformation, SdfFilter
 from pfcp.ies.simple import (
     DroppedDlTrafficThreshold,
@@ -55,6 +55,7 @@ class EthernetPacketFilter:
     s_tag: bytes | None = None
     sdf_filter: tuple[SdfFilter, ...] = ()
     extra_ies: tuple[RawIe, ...] = ()
+    _ie_order: IeOrder = field(default=None, kw_only=True, repr=False, compare=False)
 
 
 grouped(T.ETHERNET_PACKET_FILTER, EthernetPacketFilter, (
@@ -87,6 +88,7 @@ class Pdi:
     framed_ipv6_route: tuple[bytes, ...] = ()
     source_interface_type: InterfaceType3gpp | None = None
     extra_ies: tuple[RawIe, ...] = ()
+    _ie_order: IeOrder = field(default=None, kw_only=True, repr=False, compare=False)
 
 
 grouped(T.PDI, Pdi, (
@@ -124,6 +126,7 @@ class CreatePdr:
     mar_id: int | None = None
     ue_ip_address_pool_identity: tuple[bytes, ...] = ()
     extra_ies: tuple[RawIe, ...] = ()
+    _ie_order: IeOrder = field(default=None, kw_only=True, repr=False, compare=False)
 
 
 grouped(T.CREATE_PDR, CreatePdr, (
@@ -157,6 +160,7 @@ class ForwardingParameters:
     proxying: int | None = None
     destination_interface_type: InterfaceType3gpp | None = None
     extra_ies: tuple[RawIe, ...] = ()
+    _ie_order: IeOrder = field(default=None, kw_only=True, repr=False, compare=False)
 
 
 grouped(T.FORWARDING_PARAMETERS, ForwardingParameters, (
@@ -182,6 +186,7 @@ class DuplicatingParameters:
     transport_level_marking: int | None = None
     forwarding_policy: bytes | None = None
     extra_ies: tuple[RawIe, ...] = ()
+    _ie_order: IeOrder = field(default=None, kw_only=True, repr=False, compare=False)
 
 
 grouped(T.DUPLICATING_PARAMETERS, DuplicatingParameters, (
@@ -202,6 +207,7 @@ class CreateFar:
     duplicating_parameters: tuple[DuplicatingParameters, ...] = ()
     bar_id: int | None = None
     extra_ies: tuple[RawIe, ...] = ()
+    _ie_order: IeOrder = field(default=None, kw_only=True, repr=False, compare=False)
 
 
 _FORW, _DUPL = int(ApplyAction.FORW), int(ApplyAction.DUPL)
@@ -231,6 +237,7 @@ class AggregatedUrrs:
     aggregated_urr_id: int
     multiplier: Multiplier
     extra_ies: tuple[RawIe, ...] = ()
+    _ie_order: IeOrder = field(default=None, kw_only=True, repr=False, compare=False)
 
 
 grouped(T.AGGREGATED_URRS, AggregatedUrrs, (
@@ -251,6 +258,7 @@ class AdditionalMonitoringTime:
     subsequent_event_threshold: int | None = None
     subsequent_event_quota: int | None = None
     extra_ies: tuple[RawIe, ...] = ()
+    _ie_order: IeOrder = field(default=None, kw_only=True, repr=False, compare=False)
 
 
 grouped(T.ADDITIONAL_MONITORING_TIME, AdditionalMonitoringTime, (
@@ -298,6 +306,7 @@ class CreateUrr:
     additional_monitoring_time: tuple[AdditionalMonitoringTime, ...] = ()
     number_of_reports: int | None = None
     extra_ies: tuple[RawIe, ...] = ()
+    _ie_order: IeOrder = field(default=None, kw_only=True, repr=False, compare=False)
 
 
 _URR_ROWS = (
@@ -344,12 +353,20 @@ _URR_CONDITION_MASK = int(_RT.PERIO | _RT.VOLTH | _RT.TIMTH | _RT.VOLQU | _RT.TI
 _URR_CONDITIONS_INT = tuple((int(bit), bit.name, name, t) for bit, name, t in _URR_CONDITIONS)
 
 
+# the conditions a Reporting Triggers value sets (memoised by the value's conditional bits)
+_URR_CONDITIONS_BY_BITS: dict[int, tuple[tuple[int, str | None, str, IEType], ...]] = {}
+
+
 def _check_create_urr(urr: CreateUrr) -> None:
-    triggers = int(urr.reporting_triggers)
-    if not triggers & _URR_CONDITION_MASK:
+    bits = int(urr.reporting_triggers) & _URR_CONDITION_MASK
+    if not bits:
         return
-    for bit, trigger, name, ie_type in _URR_CONDITIONS_INT:
-        if triggers & bit and getattr(urr, name) is None:
+    conditions = _URR_CONDITIONS_BY_BITS.get(bits)
+    if conditions is None:
+        conditions = tuple(c for c in _URR_CONDITIONS_INT if bits & c[0])
+        _URR_CONDITIONS_BY_BITS[bits] = conditions  # at most 2**5 keys
+    for _, trigger, name, ie_type in conditions:
+        if getattr(urr, name) is None:
             raise conditional_missing(ie_type, f"URR {urr.urr_id} has trigger {trigger}")
 
 
@@ -372,6 +389,7 @@ class CreateQer:
     paging_policy_indicator: int | None = None
     averaging_window: int | None = None
     extra_ies: tuple[RawIe, ...] = ()
+    _ie_order: IeOrder = field(default=None, kw_only=True, repr=False, compare=False)
 
 
 _QER_ROWS = (
@@ -398,6 +416,7 @@ class CreateBar:
     downlink_data_notification_delay: int | None = None
     suggested_buffering_packets_count: int | None = None
     extra_ies: tuple[RawIe, ...] = ()
+    _ie_order: IeOrder = field(default=None, kw_only=True, repr=False, compare=False)
 
 
 _BAR_ROWS = (
@@ -423,6 +442,7 @@ class CreateTrafficEndpoint:
     qfi: tuple[int, ...] = ()
     source_interface_type: InterfaceType3gpp | None = None
     extra_ies: tuple[RawIe, ...] = ()
+    _ie_order: IeOrder = field(default=None, kw_only=True, repr=False, compare=False)
 
 
 _TE_ROWS = (
@@ -459,6 +479,7 @@ class UpdatePdr:
     activation_time: int | None = None
     deactivation_time: int | None = None
     extra_ies: tuple[RawIe, ...] = ()
+    _ie_order: IeOrder = field(default=None, kw_only=True, repr=False, compare=False)
 
 
 grouped(T.UPDATE_PDR, UpdatePdr, (
@@ -491,6 +512,7 @@ class UpdateForwardingParameters:
     linked_traffic_endpoint_id: int | None = None
     destination_interface_type: InterfaceType3gpp | None = None
     extra_ies: tuple[RawIe, ...] = ()
+    _ie_order: IeOrder = field(default=None, kw_only=True, repr=False, compare=False)
 
 
 grouped(T.UPDATE_FORWARDING_PARAMETERS, UpdateForwardingParameters, (
@@ -516,6 +538,7 @@ class UpdateDuplicatingParameters:
     transport_level_marking: int | None = None
     forwarding_policy: bytes | None = None
     extra_ies: tuple[RawIe, ...] = ()
+    _ie_order: IeOrder = field(default=None, kw_only=True, repr=False, compare=False)
 
 
 grouped(T.UPDATE_DUPLICATING_PARAMETERS, UpdateDuplicatingParameters, (
@@ -536,6 +559,7 @@ class UpdateFar:
     update_duplicating_parameters: tuple[UpdateDuplicatingParameters, ...] = ()
     bar_id: int | None = None
     extra_ies: tuple[RawIe, ...] = ()
+    _ie_order: IeOrder = field(default=None, kw_only=True, repr=False, compare=False)
 
 
 grouped(T.UPDATE_FAR, UpdateFar, (
@@ -581,6 +605,7 @@ class UpdateUrr:
     additional_monitoring_time: tuple[AdditionalMonitoringTime, ...] = ()
     number_of_reports: int | None = None
     extra_ies: tuple[RawIe, ...] = ()
+    _ie_order: IeOrder = field(default=None, kw_only=True, repr=False, compare=False)
 
 
 grouped(T.UPDATE_URR, UpdateUrr, tuple(r if r.presence != M or r.name == "urr_id" else r._replace(presence=C) for r in _URR_ROWS))
@@ -602,6 +627,7 @@ class UpdateQer:
     paging_policy_indicator: int | None = None
     averaging_window: int | None = None
     extra_ies: tuple[RawIe, ...] = ()
+    _ie_order: IeOrder = field(default=None, kw_only=True, repr=False, compare=False)
 
 
 grouped(T.UPDATE_QER, UpdateQer, tuple(r if r.name == "qer_id" else r._replace(presence=C) for r in _QER_ROWS))
@@ -615,6 +641,7 @@ class UpdateBar:
     downlink_data_notification_delay: int | None = None
     suggested_buffering_packets_count: int | None = None
     extra_ies: tuple[RawIe, ...] = ()
+    _ie_order: IeOrder = field(default=None, kw_only=True, repr=False, compare=False)
 
 
 grouped(T.UPDATE_BAR_SESSION_MODIFICATION_REQUEST, UpdateBar, _BAR_ROWS)
@@ -630,6 +657,7 @@ class UpdateBarReportResponse:
     dl_buffering_suggested_packet_count: int | None = None
     suggested_buffering_packets_count: int | None = None
     extra_ies: tuple[RawIe, ...] = ()
+    _ie_order: IeOrder = field(default=None, kw_only=True, repr=False, compare=False)
 
 
 grouped(T.UPDATE_BAR_SESSION_REPORT_RESPONSE, UpdateBarReportResponse, (
@@ -656,6 +684,7 @@ class UpdateTrafficEndpoint:
     qfi: tuple[int, ...] = ()
     source_interface_type: InterfaceType3gpp | None = None
     extra_ies: tuple[RawIe, ...] = ()
+    _ie_order: IeOrder = field(default=None, kw_only=True, repr=False, compare=False)
 
 
 grouped(T.UPDATE_TRAFFIC_ENDPOINT, UpdateTrafficEndpoint, tuple(r if r.presence == M else r._replace(presence=C) for r in _TE_ROWS))
@@ -667,6 +696,7 @@ class RemovePdr:
 
     pdr_id: int
     extra_ies: tuple[RawIe, ...] = ()
+    _ie_order: IeOrder = field(default=None, kw_only=True, repr=False, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -675,6 +705,7 @@ class RemoveFar:
 
     far_id: int
     extra_ies: tuple[RawIe, ...] = ()
+    _ie_order: IeOrder = field(default=None, kw_only=True, repr=False, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -683,6 +714,7 @@ class RemoveUrr:
 
     urr_id: int
     extra_ies: tuple[RawIe, ...] = ()
+    _ie_order: IeOrder = field(default=None, kw_only=True, repr=False, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -691,6 +723,7 @@ class RemoveQer:
 
     qer_id: int
     extra_ies: tuple[RawIe, ...] = ()
+    _ie_order: IeOrder = field(default=None, kw_only=True, repr=False, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -699,6 +732,7 @@ class RemoveBar:
 
     bar_id: int
     extra_ies: tuple[RawIe, ...] = ()
+    _ie_order: IeOrder = field(default=None, kw_only=True, repr=False, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -707,6 +741,7 @@ class RemoveTrafficEndpoint:
 
     traffic_endpoint_id: int
     extra_ies: tuple[RawIe, ...] = ()
+    _ie_order: IeOrder = field(default=None, kw_only=True, repr=False, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -715,6 +750,7 @@ class QueryUrr:
 
     urr_id: int
     extra_ies: tuple[RawIe, ...] = ()
+    _ie_order: IeOrder = field(default=None, kw_only=True, repr=False, compare=False)
 
 
 grouped(T.REMOVE_PDR, RemovePdr, (F(T.PDR_ID, "pdr_id", M),))

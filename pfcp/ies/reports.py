@@ -4,11 +4,11 @@ Load/Overload Control Information and the PFD management IEs (TS 29.244 7.4, 7.5
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pfcp.enums import IEType, OciFlags, UsageInformation, UsageReportTrigger
 from pfcp.ies.address import FTeid, RemoteGtpUPeer, UeIpAddress
-from pfcp.ies.base import C, Field, M, O, RawIe, grouped
+from pfcp.ies.base import C, Field, IeOrder, M, O, RawIe, grouped
 from pfcp.ies.filters import FlowInformation, PfdContents
 from pfcp.ies.simple import (
     DownlinkDataServiceInformation,
@@ -29,6 +29,7 @@ class CreatedPdr:
     local_f_teid: FTeid | None = None
     ue_ip_address: UeIpAddress | None = None
     extra_ies: tuple[RawIe, ...] = ()
+    _ie_order: IeOrder = field(default=None, kw_only=True, repr=False, compare=False)
 
 
 grouped(T.CREATED_PDR, CreatedPdr, (
@@ -46,6 +47,7 @@ class CreatedTrafficEndpoint:
     local_f_teid: FTeid | None = None
     ue_ip_address: UeIpAddress | None = None
     extra_ies: tuple[RawIe, ...] = ()
+    _ie_order: IeOrder = field(default=None, kw_only=True, repr=False, compare=False)
 
 
 grouped(T.CREATED_TRAFFIC_ENDPOINT, CreatedTrafficEndpoint, (
@@ -62,6 +64,7 @@ class LoadControlInformation:
     sequence_number: int
     metric: int
     extra_ies: tuple[RawIe, ...] = ()
+    _ie_order: IeOrder = field(default=None, kw_only=True, repr=False, compare=False)
 
 
 grouped(T.LOAD_CONTROL_INFORMATION, LoadControlInformation, (
@@ -79,6 +82,7 @@ class OverloadControlInformation:
     timer: Timer
     oci_flags: OciFlags | None = None
     extra_ies: tuple[RawIe, ...] = ()
+    _ie_order: IeOrder = field(default=None, kw_only=True, repr=False, compare=False)
 
 
 grouped(T.OVERLOAD_CONTROL_INFORMATION, OverloadControlInformation, (
@@ -98,6 +102,7 @@ class ApplicationDetectionInformation:
     flow_information: FlowInformation | None = None
     pdr_id: int | None = None
     extra_ies: tuple[RawIe, ...] = ()
+    _ie_order: IeOrder = field(default=None, kw_only=True, repr=False, compare=False)
 
 
 grouped(T.APPLICATION_DETECTION_INFORMATION, ApplicationDetectionInformation, (
@@ -115,6 +120,7 @@ class EthernetTrafficInformation:
     mac_addresses_detected: bytes | None = None
     mac_addresses_removed: bytes | None = None
     extra_ies: tuple[RawIe, ...] = ()
+    _ie_order: IeOrder = field(default=None, kw_only=True, repr=False, compare=False)
 
 
 grouped(T.ETHERNET_TRAFFIC_INFORMATION, EthernetTrafficInformation, (
@@ -149,6 +155,7 @@ class UsageReport:
     event_time_stamp: tuple[int, ...] = ()
     ethernet_traffic_information: EthernetTrafficInformation | None = None
     extra_ies: tuple[RawIe, ...] = ()
+    _ie_order: IeOrder = field(default=None, kw_only=True, repr=False, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,6 +219,7 @@ class DownlinkDataReport:
     pdr_id: tuple[int, ...]
     downlink_data_service_information: tuple[DownlinkDataServiceInformation, ...] = ()
     extra_ies: tuple[RawIe, ...] = ()
+    _ie_order: IeOrder = field(default=None, kw_only=True, repr=False, compare=False)
 
 
 grouped(T.DOWNLINK_DATA_REPORT, DownlinkDataReport, (
@@ -226,6 +234,7 @@ class ErrorIndicationReport:
 
     remote_f_teid: tuple[FTeid, ...]
     extra_ies: tuple[RawIe, ...] = ()
+    _ie_order: IeOrder = field(default=None, kw_only=True, repr=False, compare=False)
 
 
 grouped(T.ERROR_INDICATION_REPORT, ErrorIndicationReport, (F(T.F_TEID, "remote_f_teid", M, True),))
@@ -237,6 +246,7 @@ class UserPlanePathFailureReport:
 
     remote_gtp_u_peer: tuple[RemoteGtpUPeer, ...]
     extra_ies: tuple[RawIe, ...] = ()
+    _ie_order: IeOrder = field(default=None, kw_only=True, repr=False, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,6 +255,7 @@ class UserPlanePathRecoveryReport:
 
     remote_gtp_u_peer: tuple[RemoteGtpUPeer, ...]
     extra_ies: tuple[RawIe, ...] = ()
+    _ie_order: IeOrder = field(default=None, kw_only=True, repr=False, compare=False)
 
 
 grouped(
@@ -265,6 +276,7 @@ class PfdContext:
 
     pfd_contents: tuple[PfdContents, ...]
     extra_ies: tuple[RawIe, ...] = ()
+    _ie_order: IeOrder = field(default=None, kw_only=True, repr=False, compare=False)
 
 
 grouped(T.PFD_CONTEXT, PfdContext, (F(T.PFD_CONTENTS, "pfd_contents", M, True),))
@@ -277,6 +289,7 @@ class ApplicationIdsPfds:
     application_id: str
     pfd_context: tuple[PfdContext, ...] = ()
     extra_ies: tuple[RawIe, ...] = ()
+    _ie_order: IeOrder = field(default=None, kw_only=True, repr=False, compare=False)
 
 
 grouped(T.APPLICATION_IDS_PFDS, ApplicationIdsPfds, (
@@ -291,6 +304,7 @@ class PfcpSessionRetentionInformation:
 
     cp_pfcp_entity_ip_address: tuple[bytes, ...] = ()
     extra_ies: tuple[RawIe, ...] = ()
+    _ie_order: IeOrder = field(default=None, kw_only=True, repr=False, compare=False)
 
 
 grouped(T.PFCP_SESSION_RETENTION_INFORMATION, PfcpSessionRetentionInformation, (

@@ -7,12 +7,13 @@ latin-1 so any octets round-trip exactly. Spare bits are not kept (they are sent
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum, IntFlag
 from typing import Any, Self
 
-from pfcp.buffer import U16, U32, U64, Buffer, Writer
+from pfcp.buffer import TL, U16, U32, U64, Buffer, Writer
 from pfcp.enums import (
     ApplyAction,
     AssociationReleaseRequestFlags,
@@ -132,6 +133,17 @@ def _flags(
     return pull, push
 
 
+def tlv_via_push(ie_type: int, push: Callable[[Writer, Any], None]) -> Callable[[Any], bytes]:
+    """A ``tlv`` function (see pfcp.ies.base.register) for the cases a fast one leaves out."""
+
+    def tlv(v: Any) -> bytes:
+        w = Writer()
+        push(w, v)
+        return TL.pack(ie_type, len(w)) + w
+
+    return tlv
+
+
 def _reg_int(ie_type: IEType, pull: Callable[[Buffer], int], push: Callable[[Writer, int], None]) -> None:
     kinds: dict[Callable[[Buffer], int], int] = {pull_u8: K_U8, pull_u16: K_U16, pull_u32: K_U32}
     kind = kinds.get(pull, K_GENERIC)
@@ -212,8 +224,10 @@ def _pull_ppi(buf: Buffer) -> int:
 
 
 # One-octet IEs decoded by table lookup (inline in the generated decoders: kind K_ENUM8).
-register(IEType.QFI, int, _pull_qfi, push_u8, K_ENUM8, table=list(range(64)), mask=0x3F)  # 8.2.89
-register(IEType.PAGING_POLICY_INDICATOR, int, _pull_ppi, push_u8, K_ENUM8, table=list(range(8)), mask=0x07)
+register(IEType.QFI, int, _pull_qfi, push_u8, K_ENUM8, table=list(range(64)), mask=0x3F, enc_mask=-1)  # 8.2.89
+register(
+    IEType.PAGING_POLICY_INDICATOR, int, _pull_ppi, push_u8, K_ENUM8, table=list(range(8)), mask=0x07, enc_mask=-1
+)
 register(IEType.RQI, bool, pull_bool1, push_bool1, K_ENUM8, table=[False, True], mask=0x01)  # 8.2.88
 
 
@@ -251,7 +265,7 @@ for _t, _enum, _mask in (
     (IEType.INTERFACE_TYPE_3GPP, InterfaceType3gpp, 0x3F),  # 8.2.118
 ):
     _cache: EnumCache[Any] = EnumCache(_enum)
-    register(_t, _enum, *_enum_u8(_enum, _mask, _cache), K_ENUM8, table=_cache, mask=_mask)
+    register(_t, _enum, *_enum_u8(_enum, _mask, _cache), K_ENUM8, table=_cache, mask=_mask, enc_mask=_mask)
 
 # --- flags --------------------------------------------------------------------------------
 
@@ -276,7 +290,7 @@ for _t, _flag, _min in (
     (IEType.PFCPSEREQ_FLAGS, PfcpseReqFlags, 1),  # 8.2.163
 ):
     _fcache: EnumCache[Any] = EnumCache(_flag)
-    register(_t, _flag, *_flags(_flag, _min, _fcache), K_FLAGS, table=_fcache)
+    register(_t, _flag, *_flags(_flag, _min, _fcache), K_FLAGS, table=_fcache, flag_len=_min)
 
 # --- octet strings and text ---------------------------------------------------------------
 
@@ -400,8 +414,18 @@ def _push_ni(w: Writer, v: NetworkInstance) -> None:
     w += v.raw
 
 
-register(IEType.NETWORK_INSTANCE, NetworkInstance, _pull_ni, _push_ni)
-register(IEType.APN_DNN, ApnDnn, _pull_apn, _push_ni)
+def _tlv_ni(ie_type: int) -> Callable[[NetworkInstance], bytes]:
+    pack = TL.pack
+
+    def tlv(v: NetworkInstance) -> bytes:
+        raw = v.raw
+        return pack(ie_type, len(raw)) + raw
+
+    return tlv
+
+
+register(IEType.NETWORK_INSTANCE, NetworkInstance, _pull_ni, _push_ni, tlv=_tlv_ni(IEType.NETWORK_INSTANCE))
+register(IEType.APN_DNN, ApnDnn, _pull_apn, _push_ni, tlv=_tlv_ni(IEType.APN_DNN))
 
 # --- small structures ---------------------------------------------------------------------
 
@@ -425,7 +449,11 @@ def _push_gate(w: Writer, v: GateStatus) -> None:
     w.append(((int(v.ul) & 3) << 2) | (int(v.dl) & 3))
 
 
-register(IEType.GATE_STATUS, GateStatus, _pull_gate, _push_gate, K_ENUM8, table=_GATES)
+def _tlv_gate(v: GateStatus) -> bytes:
+    return _TLB(IEType.GATE_STATUS, 1, ((v.ul & 3) << 2) | (v.dl & 3))
+
+
+register(IEType.GATE_STATUS, GateStatus, _pull_gate, _push_gate, K_ENUM8, table=_GATES, tlv=_tlv_gate)
 
 
 @dataclass(frozen=True, slots=True)
@@ -444,6 +472,21 @@ class Gbr:
     dl: int
 
 
+_TLB = struct.Struct("!HHB").pack
+_BITRATE = struct.Struct("!HHBIBI").pack  # 40-bit UL and DL as high octet + low 32 bits
+_VOLUME_TOTAL = struct.Struct("!HHBQ").pack
+
+
+def _tlv_bitrate(ie_type: int) -> Callable[[Any], bytes]:
+    def tlv(v: Any) -> bytes:
+        ul, dl = v.ul, v.dl
+        if not (0 <= ul < 1 << 40 and 0 <= dl < 1 << 40):
+            raise OverflowError(f"bit rate {ul}/{dl} out of range")
+        return _BITRATE(ie_type, 10, ul >> 32, ul & 0xFFFFFFFF, dl >> 32, dl & 0xFFFFFFFF)
+
+    return tlv
+
+
 def _bitrate(cls: type[Mbr] | type[Gbr]) -> tuple[Callable[[Buffer], Any], Callable[[Writer, Any], None]]:
     new = fast_ctor(cls)
 
@@ -457,8 +500,8 @@ def _bitrate(cls: type[Mbr] | type[Gbr]) -> tuple[Callable[[Buffer], Any], Calla
     return pull, push
 
 
-register(IEType.MBR, Mbr, *_bitrate(Mbr))
-register(IEType.GBR, Gbr, *_bitrate(Gbr))
+register(IEType.MBR, Mbr, *_bitrate(Mbr), tlv=_tlv_bitrate(IEType.MBR))
+register(IEType.GBR, Gbr, *_bitrate(Gbr), tlv=_tlv_bitrate(IEType.GBR))
 
 
 @dataclass(frozen=True, slots=True)
@@ -508,10 +551,22 @@ def _volume(cls: type[VolumeThreshold]) -> tuple[Callable[[Buffer], Any], Callab
     return pull, push
 
 
-register(IEType.VOLUME_THRESHOLD, VolumeThreshold, *_volume(VolumeThreshold))
-register(IEType.VOLUME_QUOTA, VolumeQuota, *_volume(VolumeQuota))
-register(IEType.SUBSEQUENT_VOLUME_THRESHOLD, SubsequentVolumeThreshold, *_volume(SubsequentVolumeThreshold))
-register(IEType.SUBSEQUENT_VOLUME_QUOTA, SubsequentVolumeQuota, *_volume(SubsequentVolumeQuota))
+def _reg_volume(ie_type: IEType, cls: type[VolumeThreshold]) -> None:
+    pull, push = _volume(cls)
+    slow = tlv_via_push(ie_type, push)
+
+    def tlv(v: VolumeThreshold) -> bytes:
+        if v.uplink is None and v.downlink is None and v.total is not None:  # TOVOL only
+            return _VOLUME_TOTAL(ie_type, 9, 1, v.total)
+        return slow(v)
+
+    register(ie_type, cls, pull, push, tlv=tlv)
+
+
+_reg_volume(IEType.VOLUME_THRESHOLD, VolumeThreshold)
+_reg_volume(IEType.VOLUME_QUOTA, VolumeQuota)
+_reg_volume(IEType.SUBSEQUENT_VOLUME_THRESHOLD, SubsequentVolumeThreshold)
+_reg_volume(IEType.SUBSEQUENT_VOLUME_QUOTA, SubsequentVolumeQuota)
 
 
 @dataclass(frozen=True, slots=True)
@@ -632,7 +687,14 @@ def _push_ohr(w: Writer, v: OuterHeaderRemoval) -> None:
         w.append(v.gtpu_extension_header_deletion)
 
 
-register(IEType.OUTER_HEADER_REMOVAL, OuterHeaderRemoval, _pull_ohr, _push_ohr)
+def _tlv_ohr(v: OuterHeaderRemoval) -> bytes:
+    if v.gtpu_extension_header_deletion is None:
+        return _TLB(IEType.OUTER_HEADER_REMOVAL, 1, v.description)
+    return _tlv_ohr_slow(v)
+
+
+_tlv_ohr_slow = tlv_via_push(IEType.OUTER_HEADER_REMOVAL, _push_ohr)
+register(IEType.OUTER_HEADER_REMOVAL, OuterHeaderRemoval, _pull_ohr, _push_ohr, tlv=_tlv_ohr)
 
 
 @dataclass(frozen=True, slots=True)
