@@ -1,6 +1,7 @@
 """Per-packet cost of the UPF fast path, timed with BPF_PROG_TEST_RUN.
 
     python -m benchmarks.datapath --json [--sessions N] [--flows F] [--repeat R] [--rounds K]
+                                         [--smf-teids]
 
 (root, from the repository root, in .venv).  Prints one JSON object: uplink_ns,
 downlink_ns, baseline_ns, noop_ns, sessions, the raw medians, repeat, rounds, kernel.
@@ -8,7 +9,10 @@ downlink_ns, baseline_ns, noop_ns, sessions, the raw medians, repeat, rounds, ke
 How: a namespace topology (tests/netns.py) gives the UPF namespace real interfaces,
 routes and neighbours, so upf_process() does its real FIB lookup (then hits its
 next-hop cache).  build/xdp/upf.o is loaded with maps sized for N sessions and
-filled with N sessions (batched); the timing wrappers of xdp/bench/wrappers.c reuse
+filled with N sessions (batched): their uplink TEIDs are ones the UPF allocated
+(F-TEID CHOOSE: generation << 24 | index, found through the uplink_by_teid array), or
+with --smf-teids ones an SMF allocated (found through the uplink_pdrs hash, after a
+miss in the array); the timing wrappers of xdp/bench/wrappers.c reuse
 those maps.  The measured session is one of the N, picked at random (never the first).
 Every call runs `repeat` iterations; the wrapper restores the frame before each one.
 With --flows F the wrapper cycles through F frames, each of a different random session
@@ -296,10 +300,17 @@ def pick_sessions(count: int, flows: int, rng: random.Random) -> list[int]:
     return [rng.choice(pool) for _ in range(flows)]
 
 
-def run(sessions: int, flows: int, repeat: int, rounds: int, seed: int | None) -> dict[str, Any]:
+def run(
+    sessions: int,
+    flows: int,
+    repeat: int,
+    rounds: int,
+    seed: int | None,
+    smf_teids: bool = False,
+) -> dict[str, Any]:
     if os.geteuid() != 0:
         raise BenchError("needs root (BPF, network namespaces)")
-    plan = SessionPlan(count=sessions)
+    plan = SessionPlan(count=sessions, smf_teids=smf_teids)
     measured = pick_sessions(sessions, flows, random.Random(seed))
     allowed = os.sched_getaffinity(0)
     cpu = max(allowed)
@@ -318,6 +329,7 @@ def run(sessions: int, flows: int, repeat: int, rounds: int, seed: int | None) -
         **out,
         "measured_sessions": measured[:16],
         "measured_teids": [hex(plan.teid(i)) for i in measured[:16]],
+        "uplink_teids": "smf (uplink_pdrs hash)" if smf_teids else "upf (uplink_by_teid array)",
         "repeat": repeat,
         "rounds": rounds,
         "setup_seconds": round(fill_s, 2),
@@ -349,11 +361,17 @@ def main(argv: list[str] | None = None) -> int:
         "host (default 1: one session, the best case for every cache)",
     )
     ap.add_argument("--seed", type=int, default=None, help="seed for the measured sessions")
+    ap.add_argument(
+        "--smf-teids",
+        action="store_true",
+        help="uplink TEIDs allocated by the SMF (uplink_pdrs hash path) instead of by the "
+        "UPF (uplink_by_teid array path, the default)",
+    )
     args = ap.parse_args(argv)
     if min(args.sessions, args.repeat, args.rounds, args.flows) < 1 or args.flows > bb.MAX_FLOWS:
         ap.error(f"--sessions, --repeat, --rounds >= 1 and 1 <= --flows <= {bb.MAX_FLOWS}")
     try:
-        result = run(args.sessions, args.flows, args.repeat, args.rounds, args.seed)
+        result = run(args.sessions, args.flows, args.repeat, args.rounds, args.seed, args.smf_teids)
     except BenchError as e:
         print(json.dumps({"benchmark": "datapath", "error": str(e)}))
         return 1

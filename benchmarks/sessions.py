@@ -1,8 +1,11 @@
 """Synthetic PDU sessions written straight into the UPF maps (no PFCP agent involved).
 
 Session i (0-based) of a `SessionPlan`:
-  - uplink PDR:   uplink_pdrs[teid(i)] = 1 rule, pdr_slot 2i+1, far_slot 2i+1,
-                  match UE source + QFI, OHR GTP-U/UDP/IPv4;
+  - uplink PDR:   1 rule, pdr_slot 2i+1, far_slot 2i+1, match UE source + QFI,
+                  OHR GTP-U/UDP/IPv4; by default on a TEID the UPF allocated (F-TEID
+                  CHOOSE): teid(i) = TEID_GEN << 24 | (i + 1), written to
+                  uplink_by_teid[i + 1] (the array path); with smf_teids=True on a TEID
+                  the SMF allocated, teid_base + i, written to the uplink_pdrs hash;
   - downlink PDR: downlink_pdrs_v4[ue(i)] = 1 rule, pdr_slot 2i+2, far_slot 2i+2,
                   mark QFI (PDU Session Container);
   - FAR 2i+1: FORW, no encap, to N6;  FAR 2i+2: FORW, GTP-U to the gNB, TEID gnb_teid(i).
@@ -32,7 +35,7 @@ CHUNK: Final = 65536
 
 # struct pdr_rule and struct far, little-endian host fields, __be32 fields as raw bytes.
 _RULE: Final = struct.Struct("<IIIIHBBBB2x4s8x")
-_SET_HEAD: Final = struct.Struct("<I")
+_SET_HEAD: Final = struct.Struct("<I4s")  # count, teid (network order)
 _FAR: Final = struct.Struct("<HBBB3x4s4s4s")
 assert _RULE.size == ctypes.sizeof(abi.PdrRule)
 assert _FAR.size == ctypes.sizeof(abi.Far)
@@ -53,12 +56,23 @@ class SessionPlan:
     n3_addr: str = "10.200.3.1"
     gnb_addr: str = "10.200.3.2"
     ue_base: str = "10.64.0.1"  # 10.64.0.0/10 holds 4M UEs
-    teid_base: int = 0x00010000  # our uplink TEIDs: teid_base + i
+    teid_base: int = 0x00010000  # SMF-allocated uplink TEIDs (smf_teids): teid_base + i
     gnb_teid_base: int = 0x40000000  # the gNB's downlink TEIDs: gnb_teid_base + i
     qfi: int = 9
+    smf_teids: bool = False  # uplink TEIDs from the SMF (hash path), not ours (array path)
+    teid_gen: int = 1  # generation of our TEIDs (upper 8 bits)
 
     def teid(self, i: int) -> int:
-        return self.teid_base + i
+        """Our uplink TEID of session i: generation << 24 | array index i + 1."""
+        if self.smf_teids:
+            return self.teid_base + i
+        return (self.teid_gen << abi.Limits.TEID_INDEX_BITS) | self.teid_index(i)
+
+    def teid_index(self, i: int) -> int:
+        """uplink_by_teid slot of session i (slot 0 is never used)."""
+        if not 0 <= i < (1 << abi.Limits.TEID_INDEX_BITS) - 1:
+            raise ValueError(f"session {i}: no TEID index for it")
+        return i + 1
 
     def gnb_teid(self, i: int) -> int:
         return self.gnb_teid_base + i
@@ -91,6 +105,7 @@ class UpfMaps:
     runtime: ArrayMap[abi.Runtime]
     pdr_stats: PerCpuArrayMap[abi.Counter]
     xdp_stats: PerCpuArrayMap[abi.Counter]
+    uplink_by_teid: ArrayMap[abi.PdrSet] | None = None  # None: an object without it
 
     @classmethod
     def from_datapath(cls, dp: Datapath) -> UpfMaps:
@@ -104,6 +119,7 @@ class UpfMaps:
             runtime=dp.runtime,
             pdr_stats=dp.pdr_stats,
             xdp_stats=dp.xdp_stats,
+            uplink_by_teid=_array_or_none(dp, "uplink_by_teid"),
         )
 
     def reason_count(self, ifindex: int, reason: abi.Reason) -> int:
@@ -132,9 +148,15 @@ class UpfMaps:
         return int(rt.nh_gen)
 
 
+def _array_or_none(dp: Datapath, name: str) -> ArrayMap[Any] | None:
+    m = dp.maps.get(name)
+    return m if isinstance(m, ArrayMap) else None
+
+
 def limits_for(plan: SessionPlan) -> DatapathLimits:
-    """Map sizes with room for the plan's sessions (at least 1024 of everything)."""
-    n = max(plan.count, 1024)
+    """Map sizes with room for the plan's sessions (at least 1024 of everything;
+    uplink_by_teid, sized like the session maps, needs count + 1: slot 0 is unused)."""
+    n = max(plan.count + 1, 1024)
     slots = max(plan.slots, 1024)
     return DatapathLimits(sessions=n, pdrs=slots, fars=slots, qers=1024)
 
@@ -175,36 +197,44 @@ def _be(values: range) -> array[int]:
 def program_sessions(maps: UpfMaps, plan: SessionPlan) -> None:
     """Write every session of the plan (batched), plus our N3 address in local_addrs.
 
+    Uplink PDRs go to uplink_by_teid (slot teid_index(i), pdr_set.teid = teid(i)) unless
+    the plan has SMF-allocated TEIDs or the object has no such map: then to uplink_pdrs.
+
     Entries are built as u32 word arrays: one packed template per kind of entry,
     repeated, then the per-session fields written with strided slice assignment.
     """
     program_local(maps, plan.n3_addr)
+    by_index = maps.uplink_by_teid if not plan.smf_teids else None
     ue0 = int(ipaddress.IPv4Address(plan.ue_base))
     n3 = ipaddress.IPv4Address(plan.n3_addr).packed
     gnb = ipaddress.IPv4Address(plan.gnb_addr).packed
     ul_flags = abi.PdrFlags.MATCH_UE_V4 | abi.PdrFlags.MATCH_QFI
     pad = bytes(_SET_SIZE - _SET_HEAD.size - _RULE.size)
     ul_set = _words(
-        _SET_HEAD.pack(1) + _rule(0, ul_flags, plan.qfi, abi.Ohr.GTPU_UDP_IPV4, bytes(4)) + pad
+        _SET_HEAD.pack(1, bytes(4))
+        + _rule(0, ul_flags, plan.qfi, abi.Ohr.GTPU_UDP_IPV4, bytes(4))
+        + pad
     )
     dl_set = _words(
-        _SET_HEAD.pack(1) + _rule(0, abi.PdrFlags.SET_QFI, plan.qfi, abi.Ohr.NONE, bytes(4)) + pad
+        _SET_HEAD.pack(1, bytes(4))
+        + _rule(0, abi.PdrFlags.SET_QFI, plan.qfi, abi.Ohr.NONE, bytes(4))
+        + pad
     )
     forw = int(abi.ApplyAction.FORW)
     far_pair = _words(
         _FAR.pack(forw, abi.Encap.NONE, 0, abi.Iface.CORE, bytes(4), bytes(4), bytes(4))
         + _FAR.pack(forw, abi.Encap.GTPU_IPV4, 0, abi.Iface.ACCESS, bytes(4), gnb, n3)
     )
-    set_w, far_w = len(ul_set), len(far_pair) // 2  # words per entry: 37, 5
+    set_w, far_w = len(ul_set), len(far_pair) // 2  # words per entry: 38, 5
     # word offsets inside an entry (struct pdr_set / struct far)
-    slot_w, far_slot_w, ue_w, teid_w = 1, 2, 7, 2
+    set_teid_w, slot_w, far_slot_w, ue_w, teid_w = 1, 2, 3, 8, 2
     for start, end in _chunks(plan.count):
         n = end - start
         ul_slots = range(2 * start + 1, 2 * end + 1, 2)
         dl_slots = range(2 * start + 2, 2 * end + 2, 2)
         ues = _be(range(ue0 + start, ue0 + end))
 
-        ul_keys = _be(range(plan.teid(start), plan.teid(end)))
+        ul_teids = _be(range(plan.teid(start), plan.teid(end - 1) + 1))
         ul_vals = ul_set * n
         ul_vals[slot_w::set_w] = array("I", ul_slots)
         ul_vals[far_slot_w::set_w] = array("I", ul_slots)
@@ -224,9 +254,16 @@ def program_sessions(maps: UpfMaps, plan: SessionPlan) -> None:
         maps.fars.update_arrays(
             _ctypes(ctypes.c_uint32, far_keys, 2 * n), _ctypes(abi.Far, far_vals, 2 * n), 2 * n
         )
-        maps.uplink_pdrs.update_arrays(
-            _ctypes(abi.TeidKey, ul_keys, n), _ctypes(abi.PdrSet, ul_vals, n), n
-        )
+        if by_index is not None:
+            ul_vals[set_teid_w::set_w] = ul_teids
+            ul_idx = array("I", range(plan.teid_index(start), plan.teid_index(end - 1) + 1))
+            by_index.update_arrays(
+                _ctypes(ctypes.c_uint32, ul_idx, n), _ctypes(abi.PdrSet, ul_vals, n), n
+            )
+        else:
+            maps.uplink_pdrs.update_arrays(
+                _ctypes(abi.TeidKey, ul_teids, n), _ctypes(abi.PdrSet, ul_vals, n), n
+            )
         maps.downlink_pdrs_v4.update_arrays(
             _ctypes(abi.UeV4Key, ues, n), _ctypes(abi.PdrSet, dl_vals, n), n
         )

@@ -16,7 +16,7 @@
 
 #include "upf_shared.h"
 
-/* CP: uplink PDRs keyed by our local TEID (N3/N9 ingress). */
+/* CP: uplink PDRs keyed by a local TEID the UPF did not allocate (N3/N9 ingress). */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, UPF_DEFAULT_SESSIONS);
@@ -24,6 +24,18 @@ struct {
 	__type(key, struct teid_key);
 	__type(value, struct pdr_set);
 } uplink_pdrs SEC(".maps");
+
+/*
+ * CP: uplink PDRs of the TEIDs we allocate, by TEID index (upf_shared.h):
+ * an array lookup is ~1 ns and inlined where a hash lookup costs ~30 ns.
+ * Preallocated (sizeof(struct pdr_set) per slot); slot 0 is never used.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, UPF_DEFAULT_SESSIONS);
+	__type(key, __u32);
+	__type(value, struct pdr_set);
+} uplink_by_teid SEC(".maps");
 
 /* CP: downlink PDRs keyed by the UE's IPv4 address (N6 ingress). */
 struct {

@@ -36,10 +36,16 @@ static __always_inline __u32 upf_nh_gen(void)
 	return rt ? rt->nh_gen : 0;
 }
 
-/* Memo slot of x (slots: a power of two): bits of a multiplicative hash. */
+/*
+ * Memo slot of x (slots: a power of two >= 2): the top bits of a
+ * multiplicative (Fibonacci) hash, which depend on every bit of x. Middle
+ * bits would not: an IPv4 address loaded as a little-endian word has its last
+ * octet in bits 24-31, and bits 16-25 of x * K see only two of those, so the
+ * hosts of one /24 would share 4 slots.
+ */
 static __always_inline __u32 upf_memo_slot(__u32 x, __u32 slots)
 {
-	return ((x * 0x9e3779b1u) >> 16) & (slots - 1);
+	return (x * 0x9e3779b1u) >> (32 - __builtin_ctz(slots));
 }
 
 /*

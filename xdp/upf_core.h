@@ -6,7 +6,8 @@
  * include this header and call upf_process() from a frame-restoring wrapper.
  *
  *   N3/N9 in:  Eth / IPv4 (options ok) / UDP 2152 to a local_addrs address / GTP-U
- *      G-PDU  -> uplink_pdrs[TEID] -> rule -> pdr_stats -> fars (-> qers)
+ *      G-PDU  -> uplink_by_teid[TEID index] or uplink_pdrs[TEID] -> rule
+ *             -> pdr_stats -> fars (-> qers)
  *             -> decap to N6 (FWD_UPLINK) or re-encap to N9 (FWD_UPLINK_N9)
  *      Echo Request -> Echo Response by XDP_TX; other messages -> kernel
  *   N6 in:     Eth / IPv4 to a UE (downlink_pdrs_v4) or IPv6 to a UE /64
@@ -43,8 +44,9 @@
  * Cost (this VM, BPF_PROG_TEST_RUN): a hash lookup that hits is ~30 ns, an
  * array or per-CPU array lookup ~1 ns, bpf_xdp_adjust_head ~10 ns,
  * bpf_redirect ~9 ns. Hence the per-CPU memos (maps.h, nexthop.h) in front of
- * local_addrs and nh_cache; the uplink pays one hash lookup (uplink_pdrs),
- * the downlink one (downlink_pdrs_v4/v6) when the memo hits.
+ * local_addrs and nh_cache, and the uplink_by_teid array in front of the
+ * uplink_pdrs hash: an uplink on a TEID we allocated pays no hash lookup when
+ * the memos hit, the downlink one (downlink_pdrs_v4/v6).
  */
 #ifndef UPF_CORE_H
 #define UPF_CORE_H
@@ -455,6 +457,25 @@ static __always_inline int upf_match_uplink(struct pdr_set *set, const struct gt
 	return spoofed ? UPF_DROP_SPOOFED_SRC : UPF_DROP_NO_PDR_MATCH;
 }
 
+/*
+ * The uplink pdr_set of a TEID: uplink_by_teid[index] when that slot holds
+ * exactly this TEID (a TEID we allocated, upf_shared.h), else uplink_pdrs.
+ * Index 0 is never used, so TEID 0 and <gen, 0> always go to the hash.
+ */
+static __always_inline struct pdr_set *upf_uplink_set(__be32 teid)
+{
+	__u32 idx = bpf_ntohl(teid) & ((1u << UPF_TEID_INDEX_BITS) - 1);
+	struct teid_key tk = { .teid = teid };
+	struct pdr_set *set;
+
+	if (idx) {
+		set = bpf_map_lookup_elem(&uplink_by_teid, &idx);
+		if (set && set->count && set->teid == teid)
+			return set;
+	}
+	return bpf_map_lookup_elem(&uplink_pdrs, &tk);
+}
+
 /* N3/N9 ingress: a GTP-U packet to one of our addresses; cursor on the GTP-U header. */
 static __always_inline int upf_uplink(struct xdp_md *ctx, struct cursor *c, struct ethhdr *eth,
 				      __u32 ip_hlen, __u32 udp_payload)
@@ -462,7 +483,6 @@ static __always_inline int upf_uplink(struct xdp_md *ctx, struct cursor *c, stru
 	struct upf_inner in = {};
 	struct upf_macs macs;
 	struct gtpu_info g;
-	struct teid_key tk;
 	struct pdr_set *set;
 	struct pdr_rule *rule = 0;
 	struct far *far = 0;
@@ -481,8 +501,7 @@ static __always_inline int upf_uplink(struct xdp_md *ctx, struct cursor *c, stru
 	if (rc)
 		return upf_exit(ctx, upf_verdict_of(rc), rc);
 
-	tk.teid = g.hdr->teid;
-	set = bpf_map_lookup_elem(&uplink_pdrs, &tk);
+	set = upf_uplink_set(g.hdr->teid);
 	if (!set)
 		return upf_exit(ctx, XDP_DROP, UPF_DROP_UNKNOWN_TEID);
 	rc = upf_match_uplink(set, &g, &in, &rule);

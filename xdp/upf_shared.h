@@ -29,6 +29,7 @@ enum upf_limits {
 	UPF_RULES_PER_KEY = 4,		/* PDRs sharing one TEID or one UE address */
 	UPF_GTPU_PORT = 2152,
 	UPF_MAX_GTPU_EXT_HDRS = 4,	/* extension headers walked per packet */
+	UPF_TEID_INDEX_BITS = 24,	/* our own TEIDs: generation << 24 | uplink_by_teid index */
 };
 
 /*
@@ -134,11 +135,24 @@ _Static_assert(sizeof(struct pdr_rule) == 36, "pdr_rule size");
 
 struct pdr_set {
 	__u32 count;		/* valid rules[] entries, <= UPF_RULES_PER_KEY */
+	__be32 teid;		/* uplink_by_teid: the full TEID this slot holds; else 0 */
 	struct pdr_rule rules[UPF_RULES_PER_KEY];
 };
-_Static_assert(sizeof(struct pdr_set) == 4 + 36 * 4, "pdr_set size");
+_Static_assert(sizeof(struct pdr_set) == 8 + 36 * 4, "pdr_set size");
 
-/* Key of uplink_pdrs: the local TEID (allocated unique per UPF instance). */
+/*
+ * Uplink TEIDs. A TEID the UPF allocates itself (F-TEID CHOOSE) is
+ *   teid = (generation << UPF_TEID_INDEX_BITS) | index,  1 <= index < 2^24,
+ * index < uplink_by_teid's max_entries, generation 0..255 bumped each time
+ * the index is reused, and its pdr_set goes to uplink_by_teid[index] with
+ * pdr_set.teid = teid (network order) and count > 0. A slot answers a packet
+ * only when count > 0 and teid equals the packet's TEID: a stale or foreign
+ * TEID never matches it. Index 0 is never used. Any other TEID (allocated by
+ * the SMF) goes to the uplink_pdrs hash, which the fast path consults when
+ * the array slot does not answer.
+ */
+
+/* Key of uplink_pdrs: a local TEID not allocated by the UPF (unique per UPF instance). */
 struct teid_key {
 	__be32 teid;
 };

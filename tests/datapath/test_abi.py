@@ -77,7 +77,7 @@ def test_the_contract_is_all_there() -> None:
         assert issubclass(getattr(abi, name), ctypes.Structure), name
     assert (int(abi.ApplyAction.FORW), int(abi.Ohr.NONE)) == (2, 255)
     assert len(abi.Reason) - 1 == abi.Reason.REASON_MAX
-    assert ctypes.sizeof(abi.PdrSet) == 4 + 36 * abi.Limits.RULES_PER_KEY
+    assert ctypes.sizeof(abi.PdrSet) == 8 + 36 * abi.Limits.RULES_PER_KEY
     assert abi.MAPS["uplink_pdrs"].key is abi.TeidKey
     assert abi.MAPS["xdp_stats"].max_entries == abi.Limits.MAX_IFACES * abi.Reason.REASON_MAX
     assert set(abi.MAPS) >= {

@@ -193,6 +193,26 @@ UPLINK: dict[int, list[Rule]] = {
     0x10E: [],
     0x10F: [Rule(16, 14, V4, UE1)],
     0x110: [Rule(17, 2, V6, P.UE_V6_PREFIX)],
+    0x00000005: [Rule(41, 1, V4, UE2)],  # SMF TEID whose index bits hit BY_INDEX slot 5
+    0x01FFFFFF: [Rule(42, 1, V4, UE1)],  # index beyond uplink_by_teid: hash only
+}
+
+
+def ch_teid(gen: int, index: int) -> int:
+    """A TEID the UPF allocated (F-TEID CHOOSE): generation << 24 | array index."""
+    return (gen << abi.Limits.TEID_INDEX_BITS) | index
+
+
+CH_GEN = 0x2A
+BY_INDEX_SIZE = 4096  # uplink_by_teid max_entries in the table
+# uplink_by_teid slots: index -> (TEID the slot holds, rules). Slot 6 keeps its TEID
+# with count 0 (a slot being emptied); slot 0, which the control plane never uses, is
+# written anyway to show that the fast path never reads it.
+BY_INDEX: dict[int, tuple[int, list[Rule]]] = {
+    5: (ch_teid(CH_GEN, 5), [Rule(40, 1, V4, UE1)]),
+    6: (ch_teid(CH_GEN, 6), []),
+    7: (ch_teid(CH_GEN, 7), [Rule(43, 2, V4, UE4)]),
+    0: (ch_teid(CH_GEN, 0), [Rule(44, 1, V4, UE1)]),
 }
 DOWNLINK_V4: dict[str, list[Rule]] = {
     UE1: [Rule(20, 10, PdrFlags.SET_QFI, qfi=9)],
@@ -207,9 +227,10 @@ DOWNLINK_V4: dict[str, list[Rule]] = {
 DOWNLINK_V6: dict[str, list[Rule]] = {P.UE_V6_PREFIX: [Rule(22, 12, PdrFlags.SET_QFI, qfi=6)]}
 
 
-def pdr_set(rules: list[Rule]) -> abi.PdrSet:
+def pdr_set(rules: list[Rule], teid: int = 0) -> abi.PdrSet:
     s = abi.PdrSet()
     s.count = len(rules)
+    s.teid = teid_be(teid)
     for i, r in enumerate(rules):
         o = s.rules[i]
         o.pdr_slot, o.far_slot, o.qer_slot = r.pdr_slot, r.far_slot, r.qer_slot
@@ -296,6 +317,8 @@ def configure(d: Dut) -> None:
         kt = abi.TeidKey()
         kt.teid = teid_be(teid)
         m["uplink_pdrs"].set(kt, pdr_set(rules))
+    for index, (teid, rules) in BY_INDEX.items():
+        m["uplink_by_teid"].set(index, pdr_set(rules, teid))
     for ue, rules in DOWNLINK_V4.items():
         k4 = abi.UeV4Key()
         k4.addr = be32(ue)
@@ -328,6 +351,7 @@ def dut() -> Iterator[Dut]:
     with BpfObject.open(OBJ) as obj:
         for name, size in (
             ("uplink_pdrs", 256),
+            ("uplink_by_teid", BY_INDEX_SIZE),
             ("downlink_pdrs_v4", 256),
             ("downlink_pdrs_v6", 256),
             ("fars", 256),
@@ -663,6 +687,59 @@ def rows() -> list[Row]:
         Reason.DROP_NO_PDR_MATCH,
     )
     drop("TEID with an empty rule set", up(0x10E, i1), Reason.DROP_NO_PDR_MATCH)
+
+    # --- TEIDs we allocated: uplink_by_teid[index], valid only for the TEID it holds
+    fwd("our TEID (CHOOSE), found in uplink_by_teid", up(ch_teid(CH_GEN, 5), i1), i1, 40)
+    drop(
+        "our TEID, spoofed source: same checks as the hash path",
+        up(ch_teid(CH_GEN, 5), i2),
+        Reason.DROP_SPOOFED_SRC,
+    )
+    drop(
+        "stale TEID (older generation, same index): slot ignored, not in the hash",
+        up(ch_teid(CH_GEN - 1, 5), i1),
+        Reason.DROP_UNKNOWN_TEID,
+    )
+    fwd("SMF TEID whose index bits hit a slot of another TEID: hash", up(0x5, i2), i2, 41)
+    drop(
+        "slot with its TEID but count 0: ignored, not in the hash",
+        up(ch_teid(CH_GEN, 6), i1),
+        Reason.DROP_UNKNOWN_TEID,
+    )
+    drop(
+        "index 0 is never read, even when the slot holds the TEID",
+        up(ch_teid(CH_GEN, 0), i1),
+        Reason.DROP_UNKNOWN_TEID,
+    )
+    drop("G-PDU on TEID 0", up(0, i1), Reason.DROP_UNKNOWN_TEID)
+    drop(
+        "index of an empty slot, not in the hash",
+        up(ch_teid(CH_GEN, 9), i1),
+        Reason.DROP_UNKNOWN_TEID,
+    )
+    fwd("index beyond uplink_by_teid: the hash answers", up(0x01FFFFFF, i1), i1, 42)
+    r.append(
+        Row(
+            "our TEID to an N9 FAR: re-encapsulated",
+            up(ch_teid(CH_GEN, 7), i4, exts=[qfi5]),
+            Xdp.REDIRECT,
+            Reason.FWD_UPLINK_N9,
+            bytes(
+                P.expected_gtpu_v4(
+                    eth_dst=N9_HOP[2],
+                    eth_src=N9_HOP[1],
+                    src=P.N9_ADDR,
+                    dst=P.PEER_UPF_ADDR,
+                    teid=N9_TEID,
+                    inner=P.with_ttl(i4, 63),
+                    qfi=5,
+                    pdu_type=P.PDU_TYPE_UL,
+                )
+            ),
+            43,
+            len(i4),
+        )
+    )
     drop("FAR DROP", up(0x105, i1), Reason.DROP_FAR_DROP, 7)
     drop("FAR BUFF", up(0x106, i1), Reason.DROP_FAR_BUFF, 8)
     drop("FAR NOCP", up(0x107, i1), Reason.DROP_FAR_NOCP, 9)

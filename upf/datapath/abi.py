@@ -46,6 +46,7 @@ class Limits(enum.IntEnum):
     RULES_PER_KEY = 4
     GTPU_PORT = 2152
     MAX_GTPU_EXT_HDRS = 4  # alias of RULES_PER_KEY
+    TEID_INDEX_BITS = 24
 
 
 class Ohr(enum.IntEnum):
@@ -228,15 +229,17 @@ class PdrRule(ctypes.Structure):
 
 
 class PdrSet(ctypes.Structure):
-    """struct pdr_set (148 bytes)"""
+    """struct pdr_set (152 bytes)"""
 
     _pack_ = 1
     _fields_ = (
         ("count", ctypes.c_uint32),
+        ("teid", ctypes.c_uint32),  # __be32: network byte order
         ("rules", (PdrRule * 4)),
     )
 
     count: int
+    teid: int
     rules: ctypes.Array[PdrRule]
 
 
@@ -326,6 +329,7 @@ MAPS: Final[dict[str, MapSpec]] = {
     "pdr_stats": MapSpec(6, ctypes.c_uint32, Counter, 400000, 0),  # PERCPU_ARRAY
     "qers": MapSpec(2, ctypes.c_uint32, Qer, 200000, 0),  # ARRAY
     "runtime": MapSpec(2, ctypes.c_uint32, Runtime, 1, 0),  # ARRAY
+    "uplink_by_teid": MapSpec(2, ctypes.c_uint32, PdrSet, 100000, 0),  # ARRAY
     "uplink_pdrs": MapSpec(1, TeidKey, PdrSet, 100000, 1),  # HASH
     "xdp_stats": MapSpec(6, ctypes.c_uint32, Counter, 6656, 0),  # PERCPU_ARRAY
 }

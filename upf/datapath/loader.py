@@ -121,6 +121,7 @@ class DatapathLimits:
 
 _LIMIT_OF_MAP: Final = {
     "uplink_pdrs": "sessions",
+    "uplink_by_teid": "sessions",
     "downlink_pdrs_v4": "sessions",
     "downlink_pdrs_v6": "sessions",
     "fars": "fars",
