@@ -155,7 +155,7 @@ def _array_or_none(dp: Datapath, name: str) -> ArrayMap[Any] | None:
 
 def limits_for(plan: SessionPlan) -> DatapathLimits:
     """Map sizes with room for the plan's sessions (at least 1024 of everything;
-    uplink_by_teid, sized like the session maps, needs count + 1: slot 0 is unused)."""
+    the loader adds the unused slot 0 of uplink_by_teid itself)."""
     n = max(plan.count + 1, 1024)
     slots = max(plan.slots, 1024)
     return DatapathLimits(sessions=n, pdrs=slots, fars=slots, qers=1024)

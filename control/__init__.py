@@ -5,7 +5,8 @@
         -> control.apply (all-or-nothing batched writes through a MapWriter)
 
 Modules:
-    alloc    TEIDs, UE addresses (v4 hosts, v6 /64s), PDR/FAR/QER slots; AllocTxn
+    alloc    TEIDs (generation << 24 | uplink_by_teid index), UE addresses (v4 hosts,
+             v6 /64s), PDR/FAR/QER slots; AllocTxn
     session  immutable session state (rules by ID, slots, allocations)
     render   session -> map contents; diff(old, new) -> Plan
     compile  PFCP rule IEs -> new Session + Plan (establish / modify / delete)
@@ -18,6 +19,9 @@ Modules:
     config   AgentConfig, PeerLossPolicy
     responses  PFCP responses/IEs from control results (Created PDR, Usage Report, errors)
     agent    Agent: the N4 endpoint on asyncio
+    fastinit faster __init__ for the frozen dataclasses built on every request
+
+Profile the establishment path stage by stage: ``python -m tests.control.profile_establish``.
 
 Use from the app::
 

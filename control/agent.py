@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import gc
 import ipaddress
 import itertools
 import logging
@@ -35,6 +36,7 @@ from control.apply import Applied, CoalescingApplier, MapWriter
 from control.config import AgentConfig, PeerLossPolicy
 from control.errors import ControlError
 from control.gtpu import GtpuMessageType, end_marker, parse_signal
+from control.layout import MapName
 from control.plan import Plan
 from control.responses import (
     created_pdr,
@@ -97,6 +99,17 @@ UP_FEATURES = UpFeatures.FTUP | UpFeatures.UEIP | UpFeatures.EMPU
 _NTP_OFFSET = 2208988800  # seconds from 1900-01-01 to 1970-01-01
 
 
+def _map_size(writer: MapWriter, name: MapName) -> int | None:
+    """The size of a map if the writer can tell (KernelMaps, MemoryMaps), else None."""
+    max_entries = getattr(writer, "max_entries", None)
+    if max_entries is None:
+        return None
+    try:
+        return int(max_entries(name))
+    except ControlError:
+        return None
+
+
 def ntp_now() -> int:
     return (int(time.time()) + _NTP_OFFSET) & 0xFFFFFFFF
 
@@ -123,6 +136,36 @@ class AgentStats:
     by_cause: dict[str, int] = field(default_factory=dict)
 
 
+class _SessionLock:
+    """Serialises the requests of one session; drops itself from ``table`` when the last
+    user leaves (a lock kept per held session would cost ~200 bytes each)."""
+
+    __slots__ = ("_lock", "_seid", "_table", "_users")
+
+    def __init__(self, table: dict[int, _SessionLock], seid: int) -> None:
+        self._lock = asyncio.Lock()
+        self._users = 0
+        self._table = table
+        self._seid = seid
+
+    async def __aenter__(self) -> None:
+        self._users += 1
+        try:
+            await self._lock.acquire()
+        except BaseException:
+            self._leave()
+            raise
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._lock.release()
+        self._leave()
+
+    def _leave(self) -> None:
+        self._users -= 1
+        if self._users == 0 and self._table.get(self._seid) is self:
+            del self._table[self._seid]
+
+
 class Agent:
     """The PFCP agent. ``await start()`` binds and runs it; ``await stop()`` ends it.
 
@@ -142,7 +185,7 @@ class Agent:
         self.writer = writer
         self.clock = clock
         self.recovery_time_stamp = recovery_time_stamp or ntp_now()
-        self.alloc = Allocator(config.alloc)
+        self.alloc = Allocator(config.alloc, _map_size(writer, MapName.UPLINK_BY_TEID))
         self.applier = CoalescingApplier(writer)
         self.sessions: dict[int, Session] = {}
         self.associations: dict[str, Association] = {}  # by peer host
@@ -158,13 +201,15 @@ class Agent:
         )
         self._node_id = NodeId(config.node_id)
         self._seids = itertools.count(1)
-        self._locks: dict[int, asyncio.Lock] = {}
+        self._locks: dict[int, _SessionLock] = {}  # only while a request holds or awaits one
         self._tasks: set[asyncio.Task[None]] = set()
         self._sock: asyncio_dgram.aio.DatagramServer | None = None
         self._gtpu: asyncio_dgram.aio.DatagramServer | None = None
         self._wake = asyncio.Event()
         self._armed: float | None = None  # the deadline the timer loop sleeps until
         self._pending_setup: set[Address] = set()
+        self._n4: ipaddress.IPv4Address | None = None  # our F-SEID address, once known
+        self._since_freeze = 0  # establishments since the last gc.freeze()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -452,11 +497,23 @@ class Agent:
 
     # ------------------------------------------------------------------ sessions
 
-    def _lock(self, seid: int) -> asyncio.Lock:
+    def _lock(self, seid: int) -> _SessionLock:
         lock = self._locks.get(seid)
         if lock is None:
-            lock = self._locks[seid] = asyncio.Lock()
+            lock = self._locks[seid] = _SessionLock(self._locks, seid)
         return lock
+
+    def _freeze_sessions(self) -> None:
+        """Move everything alive into the GC's permanent generation, after a collection
+        (which only walks what is not frozen yet: objects made since the last freeze), so
+        no cyclic garbage is frozen with it. Sessions are freed by reference counting when
+        deleted, frozen or not; full collections no longer walk the held ones."""
+        self._since_freeze = 0
+        started = time.monotonic()
+        gc.collect()
+        gc.freeze()
+        log.debug("gc: %d objects frozen in %.1f ms", gc.get_freeze_count(),
+                  (time.monotonic() - started) * 1e3)
 
     def _new_seid(self) -> int:
         while True:
@@ -465,7 +522,12 @@ class Agent:
                 return seid
 
     def _f_seid(self, seid: int) -> FSeid:
-        return FSeid(seid, ipv4=self._n4_address())
+        n4 = self._n4
+        if n4 is None:
+            n4 = self._n4_address()
+            if self._sock is not None:  # fixed once bound
+                self._n4 = n4
+        return FSeid(seid, ipv4=n4)
 
     def _n4_address(self) -> ipaddress.IPv4Address:
         if self.config.n4_address is not None:
@@ -519,16 +581,18 @@ class Agent:
                 await self._apply(result.plan, txn.commit, txn.abort)
             except ControlError as exc:
                 log.info("session establishment from %s rejected: %s", peer, exc)
-                self._locks.pop(seid, None)
                 return SessionEstablishmentResponse(
                     0, self._node_id, exc.cause, offending_ie=offending_ie(exc.offending_ie),
                     failed_rule_id=failed_rule_id(exc), seid=remote.seid)
             assert result.session is not None
             self.sessions[seid] = result.session
         self.stats.sessions_established += 1
+        self._since_freeze += 1
+        if self._since_freeze == self.config.gc_freeze_every:
+            self._freeze_sessions()
         log.info("%s established: %d PDRs", result.session, len(result.session.pdrs))
-        return SessionEstablishmentResponse(
-            0, self._node_id, Cause.REQUEST_ACCEPTED, up_f_seid=self._f_seid(seid),
+        return SessionEstablishmentResponse(  # the request's sequence: the node keeps it
+            msg.sequence, self._node_id, Cause.REQUEST_ACCEPTED, up_f_seid=self._f_seid(seid),
             created_pdr=tuple(created_pdr(c) for c in result.created if c.f_teid or
                               c.ue_v4 or c.ue_v6),
             seid=remote.seid)
@@ -612,7 +676,6 @@ class Agent:
             result = cc.delete(session, txn)
             applied = await self._apply(result.plan, txn.commit, txn.abort)
             del self.sessions[seid]
-        self._locks.pop(seid, None)
         self.stats.sessions_deleted += 1
         reports = tuple(usage_report(UsageReportSdr, u, UsageReportTrigger.TERMR)
                         for u in usage_by_urr(session, applied.counters))

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 from control.errors import ResourceExhausted
+from control.layout import DEFAULT_SESSIONS, TEID_INDEX_BITS, TEID_INDEX_MASK
 
 log = logging.getLogger("upf.control.alloc")
 
@@ -36,7 +37,7 @@ class Pool(Generic[T]):
         self._free: deque[T] = deque()
         self._used: set[T] = set()
 
-    def take(self, acceptable: Callable[[T], bool] = lambda _v: True) -> T:
+    def take(self, acceptable: Callable[[T], bool] | None = None) -> T:
         """The next free value; skips (and keeps free) values ``acceptable`` refuses."""
         skipped: list[T] = []
         try:
@@ -44,7 +45,7 @@ class Pool(Generic[T]):
                 value = self._next()
                 if value is None:
                     raise ResourceExhausted(f"{self.name} exhausted")
-                if acceptable(value):
+                if acceptable is None or acceptable(value):
                     self._used.add(value)
                     return value
                 skipped.append(value)
@@ -78,19 +79,36 @@ class Pool(Generic[T]):
 
 class SlotPool(Pool[int]):
     """A Pool of array slots that marks used slots in a bytearray (one byte per slot)
-    instead of a set (about 70 bytes per entry): it is sized once, like the map."""
+    instead of a set (about 70 bytes per entry): it is sized once, like the map.
+    Fresh slots come from a counter, released ones from the free list (FIFO)."""
 
     def __init__(self, name: str, size: int, reserved: int) -> None:
-        super().__init__(name, iter(range(reserved, size)))
-        self._flags = bytearray(max(size, 0))
+        super().__init__(name, iter(()))
+        self._supply = None
+        self._fresh = max(reserved, 0)
+        self._size = max(size, 0)
+        self._flags = bytearray(self._size)
         self._count = 0
 
-    def take(self, acceptable: Callable[[int], bool] = lambda _v: True) -> int:
-        value = super().take(acceptable)
-        self._used.discard(value)
-        self._flags[value] = 1
-        self._count += 1
-        return value
+    def take(self, acceptable: Callable[[int], bool] | None = None) -> int:
+        skipped: list[int] = []
+        try:
+            while True:
+                if self._fresh < self._size:
+                    value = self._fresh
+                    self._fresh += 1
+                elif self._free:
+                    value = self._free.popleft()
+                else:
+                    raise ResourceExhausted(f"{self.name} exhausted")
+                if acceptable is None or acceptable(value):
+                    self._flags[value] = 1
+                    self._count += 1
+                    return value
+                skipped.append(value)
+        finally:
+            if skipped:
+                self._free.extend(skipped)
 
     def give(self, value: int) -> None:
         if not 0 <= value < len(self._flags) or not self._flags[value]:
@@ -107,15 +125,54 @@ class SlotPool(Pool[int]):
         return 0 <= value < len(self._flags) and bool(self._flags[value])
 
 
+class TeidPool(SlotPool):
+    """Our local TEIDs: ``generation << 24 | index`` (xdp/upf_shared.h), the index a slot of
+    uplink_by_teid (1 .. size-1; TEID 0 is never allocated, TS 29.281 5.1). Each reuse of an
+    index bumps its generation (mod 256), so a TEID comes back only after 256 reuses of
+    its index, and a stale TEID never matches the slot's new owner in the fast path."""
+
+    def __init__(self, size: int) -> None:
+        size = min(size, TEID_INDEX_MASK + 1)
+        super().__init__("teid", size, 1)
+        self._gen = bytearray(self._size)
+
+    def take(self, acceptable: Callable[[int], bool] | None = None) -> int:
+        def ok(index: int) -> bool:
+            gen = self._gen[index]
+            for _ in range(256):
+                teid = gen << TEID_INDEX_BITS | index
+                if teid != 0 and (acceptable is None or acceptable(teid)):
+                    self._gen[index] = gen
+                    return True
+                gen = (gen + 1) & 0xFF
+            return False
+
+        index = super().take(ok)
+        return self._gen[index] << TEID_INDEX_BITS | index
+
+    def give(self, value: int) -> None:
+        if not self.is_used(value):
+            log.error("teid: release of %#010x which is not allocated", value)
+            return
+        index = value & TEID_INDEX_MASK
+        self._gen[index] = (self._gen[index] + 1) & 0xFF  # the next owner's TEID differs
+        super().give(index)
+
+    def is_used(self, value: int) -> bool:
+        index = value & TEID_INDEX_MASK
+        return (super().is_used(index)
+                and self._gen[index] == value >> TEID_INDEX_BITS)
+
+
 def slot_pool(name: str, size: int, reserved: int = 1) -> Pool[int]:
     """Array slots ``reserved .. size-1``; slots below ``reserved`` are never handed out
     (slot 0 of qers means "no QER", slot 0 of fars stays empty)."""
     return SlotPool(name, size, reserved)
 
 
-def teid_pool(first: int = 1, last: int = 0xFFFFFFFF) -> Pool[int]:
-    """Local TEIDs, unique per UPF instance. TEID 0 is never allocated (TS 29.281 5.1)."""
-    return Pool("teid", iter(range(max(first, 1), last + 1)))
+def teid_pool(size: int) -> TeidPool:
+    """Local TEIDs over ``size`` uplink_by_teid slots (see TeidPool)."""
+    return TeidPool(size)
 
 
 def v4_pool(name: str, network: ipaddress.IPv4Network) -> Pool[IPv4]:
@@ -159,8 +216,8 @@ class AllocConfig:
     pdr_slots: int = 400000
     far_slots: int = 400000
     qer_slots: int = 200000
-    teid_first: int = 1
-    teid_last: int = 0xFFFFFFFF
+    # Slots of uplink_by_teid our TEIDs index (the Agent lowers it to the map's size).
+    teid_indices: int = DEFAULT_SESSIONS
 
 
 KeyId = tuple[str, bytes]  # (map name, key bytes)
@@ -181,9 +238,9 @@ def owner_key(key: KeyId) -> bytes:
 class Allocator:
     """All per-UPF allocation state. Use :meth:`begin` to allocate."""
 
-    def __init__(self, config: AllocConfig) -> None:
+    def __init__(self, config: AllocConfig, teid_indices: int | None = None) -> None:
         self.config = config
-        self.teids = teid_pool(config.teid_first, config.teid_last)
+        self.teids = teid_pool(teid_indices or config.teid_indices)
         self.pdr_slots = slot_pool("pdr slots", config.pdr_slots)
         self.far_slots = slot_pool("far slots", config.far_slots)
         self.qer_slots = slot_pool("qer slots", config.qer_slots)
@@ -225,7 +282,7 @@ class AllocTxn:
     _to_unclaim: list[bytes] = field(default_factory=list)
     _done: bool = False
 
-    def _take(self, pool: Pool[T], acceptable: Callable[[T], bool] = lambda _v: True) -> T:
+    def _take(self, pool: Pool[T], acceptable: Callable[[T], bool] | None = None) -> T:
         value = pool.take(acceptable)
         self._taken.append((pool, value))  # type: ignore[arg-type]
         return value
@@ -254,11 +311,12 @@ class AllocTxn:
 
     # --- TEIDs and UE addresses -----------------------------------------------
     def teid(self, uplink_map: str) -> int:
-        """A TEID whose uplink key nobody holds (SMF-chosen TEIDs may sit in our range)."""
+        """A TEID no session holds in ``uplink_map`` (an SMF may choose TEIDs that look like
+        ours): ownership of a TEID is claimed under that map's key whatever map it is in."""
         owners = self.alloc.key_owners
-        return self._take(
-            self.alloc.teids, lambda t: owner_key((uplink_map, t.to_bytes(4, "big"))) not in owners
-        )
+        tag = owner_key((uplink_map, b""))
+        return self._take(self.alloc.teids,
+                          lambda t: tag + t.to_bytes(4, "big") not in owners)
 
     def release_teid(self, teid: int) -> None:
         if self.alloc.teids.is_used(teid):

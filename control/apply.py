@@ -55,8 +55,9 @@ _MAP_ORDER = {
     MapName.QERS: 1,
     MapName.FARS: 2,
     MapName.UPLINK_PDRS: 3,
-    MapName.DOWNLINK_PDRS_V4: 4,
-    MapName.DOWNLINK_PDRS_V6: 5,
+    MapName.UPLINK_BY_TEID: 4,
+    MapName.DOWNLINK_PDRS_V4: 5,
+    MapName.DOWNLINK_PDRS_V6: 6,
 }
 
 _Batch = tuple[MapName, list[MapOp]]
@@ -219,5 +220,7 @@ def check_kinds(ops: Sequence[MapOp]) -> None:
     for op in ops:
         if op.map in ARRAY_MAPS and op.value is None:
             raise AssertionError(f"{op}: delete on array map")
+        if op.map in ARRAY_MAPS and op.prev is None:
+            raise AssertionError(f"{op}: an array slot always has a previous value")
         if (op.map in PDR_MAPS) != (op.phase is Phase.PDR):
             raise AssertionError(f"{op}: wrong phase {op.phase}")

@@ -33,6 +33,7 @@ from typing import TypeVar
 
 from control.alloc import Allocator, AllocTxn
 from control.errors import ResourceExhausted, RuleError
+from control.fastinit import fast_init
 from control.layout import (
     ApplyActionBits,
     Encap,
@@ -94,6 +95,7 @@ _OHR = {
 _FAST_PATH_ACTIONS = 0x1F  # DROP FORW BUFF NOCP DUPL: the bits struct far carries
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class CreatedInfo:
     """What the UPF chose for a PDR (goes into the Created PDR IE, TS 29.244 7.5.3.2)."""
@@ -104,6 +106,7 @@ class CreatedInfo:
     ue_v6: ipaddress.IPv6Network | None = None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class SessionRules:
     """The rule IEs of an Establishment or Modification Request, as the compiler needs them."""
@@ -122,6 +125,7 @@ class SessionRules:
     remove_urr: tuple[RemoveUrr, ...] = ()
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Result:
     session: Session | None
@@ -137,6 +141,23 @@ class _Ctx:
     chosen: dict[int, LocalFTeid] = field(default_factory=dict)  # CHOOSE ID -> F-TEID
     ue_v4: dict[str | None, ipaddress.IPv4Address] = field(default_factory=dict)
     ue_v6: dict[str | None, ipaddress.IPv6Network] = field(default_factory=dict)
+
+
+_SHARED: dict[object, object] = {}
+_SHARED_MAX = 1 << 16
+
+
+def _shared(value: V) -> V:
+    """One instance per distinct immutable value: most sessions hold equal FARs, QERs and
+    URRs (the same forwarding towards the core, the same QoS); sharing them saves hundreds
+    of bytes per session. The table is bounded (cleared when full)."""
+    got = _SHARED.get(value)
+    if got is None:
+        if len(_SHARED) >= _SHARED_MAX:
+            _SHARED.clear()
+        _SHARED[value] = value
+        return value
+    return got  # type: ignore[return-value]
 
 
 @functools.lru_cache(maxsize=1024)
@@ -251,8 +272,8 @@ def _build_pdr(ctx: _Ctx, pdr_id: int, precedence: int, pdi: Pdi,
         ue_is_destination=is_dst,
         ohr=_ohr(ohr, pdr_id),
         far_id=far_id,
-        qer_ids=qer_ids,
-        urr_ids=urr_ids,
+        qer_ids=_shared(qer_ids),  # tuples of the decoded request: share, do not keep
+        urr_ids=_shared(urr_ids),
         qfi=pdi.qfi[0] if pdi.qfi else None,
         sdf_filters=len(pdi.sdf_filter),
     )
@@ -351,8 +372,10 @@ def _apply_rules(ctx: _Ctx, old: Session, rules: SessionRules
     fars: dict[int, FarState] = dict(old.fars)
     qers: dict[int, QerState] = dict(old.qers)
     urrs: dict[int, UrrState] = dict(old.urrs)
-    ctx.ue_v4.update(old.ue_v4_allocs)
-    ctx.ue_v6.update(old.ue_v6_allocs)
+    if old.ue_v4_allocs:  # (dict.update of a non-dict Mapping is slow even when empty)
+        ctx.ue_v4.update(old.ue_v4_allocs.items())
+    if old.ue_v6_allocs:
+        ctx.ue_v6.update(old.ue_v6_allocs.items())
     end_markers: list[EndMarker] = []
     for rule, ids in (
         (RuleIdType.PDR, [c.pdr_id for c in rules.create_pdr]),
@@ -376,20 +399,21 @@ def _apply_rules(ctx: _Ctx, old: Session, rules: SessionRules
     for cf in rules.create_far:
         if cf.far_id in fars:
             raise _fail(RuleIdType.FAR, cf.far_id, "FAR already exists")
-        fwd = _forwarding(cf.forwarding_parameters) if cf.forwarding_parameters else None
-        value = _far_value(ctx, cf.far_id, int(cf.apply_action), fwd)
+        fwd = _shared(_forwarding(cf.forwarding_parameters)) if cf.forwarding_parameters \
+            else None
+        value = _shared(_far_value(ctx, cf.far_id, int(cf.apply_action), fwd))
         fars[cf.far_id] = FarState(cf.far_id, ctx.txn.far_slot(), int(cf.apply_action), fwd, value)
     for cq in rules.create_qer:
         if cq.qer_id in qers:
             raise _fail(RuleIdType.QER, cq.qer_id, "QER already exists")
         mbr = (cq.mbr.ul, cq.mbr.dl) if cq.mbr else (0, 0)
-        qv = _qer_value(int(cq.gate_status.ul), int(cq.gate_status.dl), mbr, cq.qfi)
+        qv = _shared(_qer_value(int(cq.gate_status.ul), int(cq.gate_status.dl), mbr, cq.qfi))
         qers[cq.qer_id] = QerState(cq.qer_id, ctx.txn.qer_slot(), qv)
     for cu in rules.create_urr:
         if cu.urr_id in urrs:
             raise _fail(RuleIdType.URR, cu.urr_id, "URR already exists")
-        urrs[cu.urr_id] = UrrState(cu.urr_id, int(cu.measurement_method),
-                                   int(cu.reporting_triggers))
+        urrs[cu.urr_id] = _shared(UrrState(cu.urr_id, int(cu.measurement_method),
+                                           int(cu.reporting_triggers)))
     created: list[CreatedInfo] = []
     for cp in rules.create_pdr:
         if cp.pdr_id in pdrs:
@@ -406,7 +430,8 @@ def _apply_rules(ctx: _Ctx, old: Session, rules: SessionRules
             raise _fail(RuleIdType.FAR, uf.far_id, "no such FAR")
         action = int(uf.apply_action) if uf.apply_action is not None else old_far.apply_action
         fwd = _update_forwarding(old_far.forwarding, uf)
-        value = _far_value(ctx, uf.far_id, action, fwd)
+        fwd = _shared(fwd) if fwd is not None else None
+        value = _shared(_far_value(ctx, uf.far_id, action, fwd))
         fars[uf.far_id] = FarState(uf.far_id, old_far.slot, action, fwd, value)
         flags = (uf.update_forwarding_parameters.pfcpsmreq_flags
                  if uf.update_forwarding_parameters else None)
@@ -425,7 +450,7 @@ def _apply_rules(ctx: _Ctx, old: Session, rules: SessionRules
             mbr_ul_kbps=uq.mbr.ul if uq.mbr else v.mbr_ul_kbps,
             mbr_dl_kbps=uq.mbr.dl if uq.mbr else v.mbr_dl_kbps,
         )
-        qers[uq.qer_id] = QerState(uq.qer_id, old_qer.slot, qv)
+        qers[uq.qer_id] = QerState(uq.qer_id, old_qer.slot, _shared(qv))
     for uu in rules.update_urr:
         old_urr = urrs.get(uu.urr_id)
         if old_urr is None:

@@ -35,12 +35,28 @@ class KernelMaps:
             raise MapWriteError(f"no map {name!r} in the datapath") from None
         return handle, spec.key, spec.value
 
+    def max_entries(self, name: str) -> int:
+        handle, _, _ = self._types(name)
+        return int(handle.max_entries)
+
     def update_batch(self, name: str, keys: Sequence[bytes], values: Sequence[bytes]) -> None:
         handle, kt, vt = self._types(name)
-        items = [(kt.from_buffer_copy(k), vt.from_buffer_copy(v))
-                 for k, v in zip(keys, values, strict=True)]
+        n = len(keys)
+        if n != len(values):
+            raise MapWriteError(f"{name}: {n} keys but {len(values)} values")
+        if n == 0:
+            return
+        # One contiguous copy of all keys and all values: no ctypes object per element.
+        karr = (kt * n).from_buffer_copy(b"".join(keys))
+        varr: ctypes.Array[Any]
+        if isinstance(handle, PerCpuMap):  # the value on every CPU, each padded to the stride
+            stride, ncpus = handle.stride, handle.ncpus
+            raw = b"".join(v.ljust(stride, b"\0") * ncpus for v in values)
+            varr = (ctypes.c_uint8 * len(raw)).from_buffer_copy(raw)
+        else:
+            varr = (vt * n).from_buffer_copy(b"".join(values))
         try:
-            handle.update_batch(items)
+            handle.update_arrays(karr, varr, n)
         except MapFullError as exc:
             raise MapFull(f"{name}: {exc}") from exc
         except BpfError as exc:

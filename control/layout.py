@@ -15,6 +15,8 @@ import ipaddress
 import struct
 from dataclasses import dataclass, field
 
+from control.fastinit import fast_init
+
 # Limits from enum upf_limits.
 RULES_PER_KEY = 4
 DEFAULT_PDRS = 400000
@@ -26,7 +28,8 @@ GTPU_PORT = 2152
 class MapName(enum.StrEnum):
     """Maps the control plane writes, by their name in the BPF object."""
 
-    UPLINK_PDRS = "uplink_pdrs"  # hash: teid_key -> pdr_set
+    UPLINK_PDRS = "uplink_pdrs"  # hash: teid_key -> pdr_set (TEIDs the SMF chose)
+    UPLINK_BY_TEID = "uplink_by_teid"  # array: TEID index -> pdr_set (TEIDs we allocated)
     DOWNLINK_PDRS_V4 = "downlink_pdrs_v4"  # hash: ue_v4_key -> pdr_set
     DOWNLINK_PDRS_V6 = "downlink_pdrs_v6"  # hash: ue_v6_key -> pdr_set
     FARS = "fars"  # array: slot -> far
@@ -34,8 +37,15 @@ class MapName(enum.StrEnum):
     PDR_STATS = "pdr_stats"  # array: slot -> counter (written by the datapath)
 
 
-PDR_MAPS = frozenset({MapName.UPLINK_PDRS, MapName.DOWNLINK_PDRS_V4, MapName.DOWNLINK_PDRS_V6})
-ARRAY_MAPS = frozenset({MapName.FARS, MapName.QERS, MapName.PDR_STATS})
+PDR_MAPS = frozenset({MapName.UPLINK_PDRS, MapName.UPLINK_BY_TEID, MapName.DOWNLINK_PDRS_V4,
+                      MapName.DOWNLINK_PDRS_V6})
+# uplink_by_teid is both: its entries are PDR sets (phase PDR), never deleted but zeroed.
+ARRAY_MAPS = frozenset({MapName.FARS, MapName.QERS, MapName.PDR_STATS, MapName.UPLINK_BY_TEID})
+
+# Our own TEIDs (F-TEID CHOOSE): generation << TEID_INDEX_BITS | index into uplink_by_teid.
+TEID_INDEX_BITS = 24
+TEID_INDEX_MASK = (1 << TEID_INDEX_BITS) - 1
+DEFAULT_SESSIONS = 100000
 
 
 class ApplyActionBits(enum.IntFlag):
@@ -90,12 +100,13 @@ NO_ACTION = ApplyActionBits(0)
 
 _PDR_RULE = struct.Struct("=IIIIHBBBB2x4s8s")
 _COUNT = struct.Struct("=I")
+_SET_HEAD = struct.Struct("=I4s")  # count, teid (network order)
 _FAR = struct.Struct("=HBBB3x4s4s4s")
 _QER = struct.Struct("=BBBx4xQQ")
 _COUNTER = struct.Struct("=QQ")
 
 PDR_RULE_SIZE = _PDR_RULE.size
-PDR_SET_SIZE = _COUNT.size + RULES_PER_KEY * PDR_RULE_SIZE
+PDR_SET_SIZE = _SET_HEAD.size + RULES_PER_KEY * PDR_RULE_SIZE
 FAR_SIZE = _FAR.size
 QER_SIZE = _QER.size
 COUNTER_SIZE = _COUNTER.size
@@ -103,6 +114,7 @@ COUNTER_SIZE = _COUNTER.size
 _ZERO_V4 = ipaddress.IPv4Address(0)
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class PdrRule:
     """struct pdr_rule."""
@@ -145,26 +157,41 @@ class PdrRule:
 
 @dataclass(frozen=True, slots=True)
 class PdrSet:
-    """struct pdr_set: at most RULES_PER_KEY rules, first match wins."""
+    """struct pdr_set: at most RULES_PER_KEY rules, first match wins. ``teid`` is the full
+    TEID an uplink_by_teid slot holds (0 in the hash maps)."""
 
     rules: tuple[PdrRule, ...] = field(default_factory=tuple)
+    teid: int = 0
 
     def pack(self) -> bytes:
         if len(self.rules) > RULES_PER_KEY:
             raise ValueError(f"pdr_set holds at most {RULES_PER_KEY} rules")
-        body = b"".join(rule.pack() for rule in self.rules)
-        return _COUNT.pack(len(self.rules)) + body.ljust(RULES_PER_KEY * PDR_RULE_SIZE, b"\0")
+        return pack_pdr_set([rule.pack() for rule in self.rules], self.teid)
 
     @classmethod
     def unpack(cls, data: bytes) -> PdrSet:
-        (count,) = _COUNT.unpack_from(data)
+        count, teid = _SET_HEAD.unpack_from(data)
+        h = _SET_HEAD.size
         rules = tuple(
-            PdrRule.unpack(data[4 + i * PDR_RULE_SIZE : 4 + (i + 1) * PDR_RULE_SIZE])
+            PdrRule.unpack(data[h + i * PDR_RULE_SIZE : h + (i + 1) * PDR_RULE_SIZE])
             for i in range(min(count, RULES_PER_KEY))
         )
-        return cls(rules)
+        return cls(rules, int.from_bytes(teid, "big"))
 
 
+_RULE_PAD = [bytes((RULES_PER_KEY - n) * PDR_RULE_SIZE) for n in range(RULES_PER_KEY + 1)]
+
+
+def pack_pdr_set(rules: list[bytes], teid: int = 0) -> bytes:
+    """struct pdr_set from packed rules (at most RULES_PER_KEY; the caller checks)."""
+    return b"".join((_SET_HEAD.pack(len(rules), teid.to_bytes(4, "big")), *rules,
+                     _RULE_PAD[len(rules)]))
+
+
+pack_pdr_rule = _PDR_RULE.pack  # (slot, far, qer, precedence, pdr_id, flags, qfi, ohr, sdf, v4, v6)
+
+
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Far:
     """struct far. ``action == 0`` is an empty slot."""
@@ -176,6 +203,10 @@ class Far:
     teid: int = 0
     peer_v4: ipaddress.IPv4Address = _ZERO_V4
     local_v4: ipaddress.IPv4Address = _ZERO_V4
+
+    def __hash__(self) -> int:  # enum and IPv4Address hashes are Python code: avoid them
+        return hash((int(self.action), int(self.encap), self.tos, int(self.dst_iface),
+                     self.teid, int(self.peer_v4), int(self.local_v4)))
 
     def pack(self) -> bytes:
         return _FAR.pack(
@@ -198,6 +229,7 @@ class Far:
         )
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Qer:
     """struct qer. Gates: 0 open, 1 closed (TS 29.244 8.2.7)."""
@@ -216,6 +248,7 @@ class Qer:
         return cls(*_QER.unpack(data))
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Counter:
     """struct counter."""
@@ -252,7 +285,13 @@ def slot_key(slot: int) -> bytes:
     return _COUNT.pack(slot)
 
 
+def teid_index(teid: int) -> int:
+    """The uplink_by_teid index of one of our TEIDs."""
+    return teid & TEID_INDEX_MASK
+
+
 _ZERO_VALUES = {
+    MapName.UPLINK_BY_TEID: bytes(PDR_SET_SIZE),
     MapName.FARS: bytes(FAR_SIZE),
     MapName.QERS: bytes(QER_SIZE),
     MapName.PDR_STATS: bytes(COUNTER_SIZE),

@@ -16,6 +16,7 @@ from control.layout import (
     DEFAULT_FARS,
     DEFAULT_PDRS,
     DEFAULT_QERS,
+    DEFAULT_SESSIONS,
     MapName,
     slot_key,
     zero_value,
@@ -23,6 +24,7 @@ from control.layout import (
 
 DEFAULT_CAPACITY: Mapping[str, int] = {
     MapName.UPLINK_PDRS: DEFAULT_PDRS,
+    MapName.UPLINK_BY_TEID: DEFAULT_SESSIONS,
     MapName.DOWNLINK_PDRS_V4: DEFAULT_PDRS,
     MapName.DOWNLINK_PDRS_V6: DEFAULT_PDRS,
     MapName.FARS: DEFAULT_FARS,
@@ -69,6 +71,9 @@ class MemoryMaps:
             if i == stop:
                 raise MapWriteError(f"injected failure in batch {self.batch_calls} on {name}")
             table.pop(key, None)
+
+    def max_entries(self, name: str) -> int:
+        return self.capacity[name]
 
     def lookup(self, name: str, key: bytes) -> bytes | None:
         value = self.maps[name].get(key)

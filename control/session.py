@@ -9,10 +9,11 @@ be compiled as a difference against this state.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import ItemsView, Iterable, Iterator, KeysView, Mapping, ValuesView
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from control.fastinit import fast_init
 from control.layout import Counter, Far, Ohr, Qer
 
 IPv4 = ipaddress.IPv4Address
@@ -47,6 +48,29 @@ class RuleMap(Mapping[K, V]):
     def __len__(self) -> int:
         return len(self._flat) // 2
 
+    # The Mapping mixins go through __iter__ and __getitem__ per item; these are the
+    # hot path of compiling and rendering, so they read the flat tuple directly.
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._flat[::2]
+
+    def get(self, key: K, default: Any = None) -> Any:
+        flat = self._flat
+        for i in range(0, len(flat), 2):
+            if flat[i] == key:
+                return flat[i + 1]
+        return default
+
+    def keys(self) -> KeysView[K]:
+        return self._flat[::2]  # type: ignore[return-value]  # a tuple: iterable, sized
+
+    def values(self) -> ValuesView[V]:
+        return self._flat[1::2]  # type: ignore[return-value]
+
+    def items(self) -> ItemsView[K, V]:
+        flat = self._flat
+        return zip(flat[::2], flat[1::2], strict=True)  # type: ignore[return-value]
+
     def __repr__(self) -> str:
         return f"RuleMap({dict(zip(self._flat[::2], self._flat[1::2], strict=True))!r})"
 
@@ -65,6 +89,7 @@ def frozen(items: Mapping[K, V]) -> Mapping[K, V]:
     return RuleMap(items.items()) if items else EMPTY
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class LocalFTeid:
     """A local F-TEID a PDR matches on (ours if ``allocated``, else given by the SMF)."""
@@ -75,6 +100,7 @@ class LocalFTeid:
     allocated: bool = False
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class PdrState:
     pdr_id: int
@@ -98,6 +124,7 @@ class PdrState:
         return self.f_teid is not None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class ForwardingState:
     destination_interface: int
@@ -109,7 +136,13 @@ class ForwardingState:
     ohc_port: int | None = None
     tos: int = 0  # Transport Level Marking, high octet
 
+    def __hash__(self) -> int:  # IPv4Address hashes are Python code: hash their ints
+        return hash((self.destination_interface, self.network_instance, self.ohc_description,
+                     self.ohc_teid, None if self.ohc_ipv4 is None else int(self.ohc_ipv4),
+                     self.ohc_ipv6, self.ohc_port, self.tos))
 
+
+@fast_init
 @dataclass(frozen=True, slots=True)
 class FarState:
     far_id: int
@@ -119,6 +152,7 @@ class FarState:
     value: Far  # as written to the fars map
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class QerState:
     qer_id: int
@@ -126,6 +160,7 @@ class QerState:
     value: Qer
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class UrrState:
     urr_id: int
@@ -137,6 +172,7 @@ class UrrState:
     reported_dl: Counter = ZERO_COUNTER
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Session:
     local_seid: int

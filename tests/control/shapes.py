@@ -6,7 +6,9 @@ from __future__ import annotations
 import ipaddress
 
 from control.alloc import Allocator, AllocConfig, EndpointConfig, UePoolConfig
+from control.apply import MapWriter
 from control.compile import SessionRules
+from control.layout import MapName, slot_key, teid_index, teid_key
 from pfcp.enums import (
     ApplyAction,
     DestinationInterface,
@@ -152,3 +154,12 @@ def oai_establishment() -> SessionRules:
         ),
         create_qer=(CreateQer(1, GateStatus(), qfi=9),),
     )
+
+
+def uplink_set(maps: MapWriter, teid: int) -> bytes | None:
+    """The pdr_set the fast path finds for an uplink TEID: uplink_by_teid[index] when that
+    slot holds this TEID (count > 0), else uplink_pdrs[teid] (xdp/upf_shared.h)."""
+    raw = maps.lookup(MapName.UPLINK_BY_TEID, slot_key(teid_index(teid)))
+    if raw is not None and int.from_bytes(raw[:4], "little") > 0 and raw[4:8] == teid_key(teid):
+        return raw
+    return maps.lookup(MapName.UPLINK_PDRS, teid_key(teid))

@@ -16,7 +16,7 @@ import pytest
 
 from control.agent import UP_FEATURES, Agent
 from control.config import AgentConfig, PeerLossPolicy
-from control.layout import Counter, MapName, teid_key, ue_v4_key
+from control.layout import Counter, MapName, ue_v4_key
 from control.memory import MemoryMaps
 from pfcp import (
     AssociationReleaseRequest,
@@ -172,7 +172,7 @@ def test_establish_modify_delete_with_usage_report() -> None:
             assert created.pdr_id == 1 and created.local_f_teid is not None
             teid = created.local_f_teid.teid
             assert created.local_f_teid.ipv4 == shapes.N3
-            assert teid_key(teid) in maps.maps[MapName.UPLINK_PDRS]
+            assert shapes.uplink_set(maps, teid) is not None
             assert ue_v4_key(shapes.UE) in maps.maps[MapName.DOWNLINK_PDRS_V4]
 
             mod = await smf.request(SessionModificationRequest(
@@ -322,7 +322,7 @@ def test_peer_restart_policy(policy: PeerLossPolicy) -> None:
                 assert all(not v for v in maps.snapshot().values())
             else:
                 assert len(agent.sessions) == 1
-                assert maps.nonzero(MapName.UPLINK_PDRS)
+                assert maps.nonzero(MapName.UPLINK_BY_TEID)
     run(body)
 
 
@@ -451,7 +451,7 @@ def test_burst_of_establishments_shares_batched_writes() -> None:
             with pytest.raises(TimeoutError):
                 await asyncio.wait_for(smf.sock.recv(), 0.3)  # the duplicate got no 2nd answer
             assert len(agent.sessions) == n
-            assert len(maps.maps[MapName.UPLINK_PDRS]) == n
+            assert len(maps.nonzero(MapName.UPLINK_BY_TEID)) == n
             assert agent.applier.batches <= n // 2, agent.applier.batches  # combined writes
     run(body)
 
@@ -522,3 +522,33 @@ def test_heartbeat_sent_to_a_silent_associated_smf() -> None:
             msg = await smf.recv()  # nothing else is sent: the agent's timer must fire
             assert isinstance(msg, HeartbeatRequest)
     run(body)
+
+
+def test_held_sessions_are_frozen_out_of_the_gc() -> None:
+    import gc
+    import time
+
+    from tests.control import profile_establish as pe
+
+    async def body() -> None:
+        maps = MemoryMaps()
+        agent = Agent(dataclasses.replace(pe.agent_config(16), gc_freeze_every=2), maps)
+        agent._associated(pe.PEER, NodeId(pe.SMF), None)
+        gc.unfreeze()
+        try:
+            replies = await pe.drive(agent, [encode_message(pe.establishment(i))
+                                             for i in range(2)], time.monotonic)
+            assert len(agent.sessions) == 2 and gc.get_freeze_count() > 0
+        finally:
+            gc.unfreeze()
+        seids = []
+        for r in replies:
+            m = decode_message(r)
+            assert isinstance(m, SessionEstablishmentResponse) and m.up_f_seid is not None
+            seids.append(m.up_f_seid.seid)
+        await pe.drive(agent, [encode_message(pe.deletion(10 + i, s))
+                               for i, s in enumerate(seids)], time.monotonic)
+        assert agent.sessions == {}
+        assert all(not v for v in maps.snapshot().values())
+
+    asyncio.run(body())

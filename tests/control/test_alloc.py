@@ -129,3 +129,44 @@ def test_key_claimed_by_other_session_refused() -> None:
     assert txn.claim_key(key, 1)
     assert txn.claim_key(key, 1)
     assert not txn.claim_key(key, 2)
+
+
+def test_teids_index_uplink_by_teid_and_change_generation_on_reuse() -> None:
+    alloc = make(teid_indices=3)  # indices 1 and 2 (0 is never used)
+    txn = alloc.begin()
+    first, second = txn.teid("uplink_pdrs"), txn.teid("uplink_pdrs")
+    assert (first, second) == (1, 2)  # generation 0: TEID == index
+    with pytest.raises(ResourceExhausted):
+        txn.teid("uplink_pdrs")
+    txn.commit()
+    release = alloc.begin()
+    release.release_teid(first)
+    assert alloc.teids.is_used(first)  # only at commit
+    release.commit()
+    assert not alloc.teids.is_used(first) and alloc.teids.in_use() == 1
+    again = alloc.begin().teid("uplink_pdrs")
+    assert again == (1 << 24) | 1  # the same slot, the next generation
+    assert not alloc.teids.is_used(first)  # the old TEID is not the new owner's
+    alloc.teids.give(first)  # a stale release is refused
+    assert alloc.teids.is_used(again)
+
+
+def test_teid_generation_wraps_and_never_gives_teid_zero() -> None:
+    alloc = make(teid_indices=2)  # one index
+    seen = set()
+    for _ in range(300):
+        txn = alloc.begin()
+        teid = txn.teid("uplink_pdrs")
+        assert teid != 0 and teid & 0xFFFFFF == 1
+        seen.add(teid)
+        txn.abort()
+    assert len(seen) == 256
+
+
+def test_teid_skips_a_value_an_smf_holds() -> None:
+    alloc = make(teid_indices=4)
+    txn = alloc.begin()
+    # An SMF chose TEID 1 for its own PDR (uplink_pdrs hash): we must not hand it out.
+    assert txn.claim_key(("uplink_pdrs", (1).to_bytes(4, "big")), 9)
+    teid = txn.teid("uplink_pdrs")
+    assert teid != 1 and alloc.teids.is_used(teid)

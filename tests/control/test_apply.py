@@ -10,7 +10,7 @@ from control import compile as cc
 from control.apply import CoalescingApplier, apply_plan
 from control.compile import SessionRules
 from control.errors import ApplyError, ResourceExhausted
-from control.layout import Counter, MapName, slot_key, teid_key
+from control.layout import Counter, MapName, slot_key
 from control.memory import MemoryMaps
 from control.session import Session
 from pfcp.enums import Cause
@@ -131,7 +131,7 @@ def test_coalescing_applier_batches_and_isolates_the_bad_plan() -> None:
         assert len(maps.maps[MapName.DOWNLINK_PDRS_V4]) == 2
         # The rejected session left nothing behind.
         teid3 = results[2].created[0].f_teid.teid  # type: ignore[union-attr]
-        assert teid_key(teid3) not in maps.maps[MapName.UPLINK_PDRS]
+        assert shapes.uplink_set(maps, teid3) is None
         # Without a failure, one combined batch write serves all plans.
         maps2 = MemoryMaps()
         applier2 = CoalescingApplier(maps2)
@@ -142,6 +142,6 @@ def test_coalescing_applier_batches_and_isolates_the_bad_plan() -> None:
         single = MemoryMaps()
         apply_plan(single, plans[0])
         assert maps2.batch_calls == single.batch_calls
-        assert len(maps2.maps[MapName.UPLINK_PDRS]) == 3
+        assert len(maps2.nonzero(MapName.UPLINK_BY_TEID)) == 3
 
     asyncio.run(run())

@@ -22,7 +22,6 @@ from control.layout import (
     PdrSet,
     Qer,
     slot_key,
-    teid_key,
     ue_v4_key,
     ue_v6_key,
 )
@@ -83,6 +82,12 @@ def pdr_set(maps: MemoryMaps, name: MapName, key: bytes) -> PdrSet:
     return PdrSet.unpack(maps.maps[name][key])
 
 
+def uplink(maps: MemoryMaps, teid: int) -> PdrSet:
+    raw = shapes.uplink_set(maps, teid)
+    assert raw is not None, f"no uplink pdr_set for TEID {teid:#x}"
+    return PdrSet.unpack(raw)
+
+
 def test_open5gs_establishment() -> None:
     alloc, maps = shapes.allocator(), MemoryMaps()
     result = establish(alloc, maps, shapes.open5gs_establishment())
@@ -93,7 +98,7 @@ def test_open5gs_establishment() -> None:
     assert teid != 0
     assert dl_created.f_teid is None and dl_created.ue_v4 is None  # SMF chose the UE address
 
-    ul = pdr_set(maps, MapName.UPLINK_PDRS, teid_key(teid))
+    ul = uplink(maps, teid)
     assert len(ul.rules) == 1
     rule = ul.rules[0]
     assert rule.pdr_id == 1 and rule.ohr is Ohr.GTPU_UDP_IP
@@ -150,7 +155,7 @@ def test_free5gc_establishment() -> None:
     result = establish(alloc, maps, shapes.free5gc_establishment())
     assert result.session is not None
     teid = result.created[0].f_teid.teid  # type: ignore[union-attr]
-    (rule,) = pdr_set(maps, MapName.UPLINK_PDRS, teid_key(teid)).rules
+    (rule,) = uplink(maps, teid).rules
     assert rule.ohr is Ohr.GTPU_UDP_IPV4 and rule.flags == PdrFlags(0)
     # S/D flag clear on the DL PDR: still keyed by the UE address.
     (drule,) = pdr_set(maps, MapName.DOWNLINK_PDRS_V4,
@@ -166,7 +171,7 @@ def test_oai_establishment_ue_ip_allocated_once_per_session() -> None:
     ul, dl = result.created
     assert ul.ue_v4 == dl.ue_v4 == ipaddress.IPv4Address("10.60.0.1")
     assert ul.f_teid is None  # the SMF chose it
-    (rule,) = pdr_set(maps, MapName.UPLINK_PDRS, teid_key(0x1001)).rules
+    (rule,) = uplink(maps, 0x1001).rules
     assert rule.flags == PdrFlags.MATCH_UE_V4 and rule.ue_v4 == ul.ue_v4
     assert ul.ue_v4 is not None
     (drule,) = pdr_set(maps, MapName.DOWNLINK_PDRS_V4, ue_v4_key(ul.ue_v4)).rules
@@ -208,7 +213,7 @@ def test_several_pdrs_share_a_teid_sorted_by_precedence() -> None:
     result = establish(alloc, maps, rules)
     teids = {c.f_teid.teid for c in result.created if c.f_teid}
     assert len(teids) == 1  # same CHOOSE ID -> same F-TEID
-    ps = pdr_set(maps, MapName.UPLINK_PDRS, teid_key(teids.pop()))
+    ps = uplink(maps, teids.pop())
     assert [r.pdr_id for r in ps.rules] == [2, 3, 1]
     assert [r.qfi for r in ps.rules] == [5, 9, 1]
     # Different CHOOSE IDs -> different TEIDs.
@@ -277,7 +282,7 @@ def test_modification_remove_and_update_pdr() -> None:
     teid = r.created[0].f_teid.teid  # type: ignore[union-attr]
     r2 = modify(alloc, maps, r.session, SessionRules(
         remove_pdr=(RemovePdr(1),), update_pdr=(UpdatePdr(2, precedence=5),)))
-    (rule,) = pdr_set(maps, MapName.UPLINK_PDRS, teid_key(teid)).rules
+    (rule,) = uplink(maps, teid).rules
     assert (rule.pdr_id, rule.precedence) == (2, 5)
     assert alloc.pdr_slots.in_use() == 1
     # Remove the last PDR and the FAR: the TEID key disappears and the TEID is freed.
@@ -285,6 +290,7 @@ def test_modification_remove_and_update_pdr() -> None:
     modify(alloc, maps, r2.session, SessionRules(
         remove_pdr=(RemovePdr(2),), remove_far=(RemoveFar(1),)))
     assert maps.nonzero(MapName.UPLINK_PDRS) == {}
+    assert maps.nonzero(MapName.UPLINK_BY_TEID) == {}
     assert maps.nonzero(MapName.FARS) == {}
     assert alloc.teids.in_use() == 0 and alloc.key_owners == {}
     assert (alloc.pdr_slots.in_use(), alloc.far_slots.in_use()) == (0, 0)
@@ -327,7 +333,7 @@ def test_update_pdr_with_choose_keeps_the_teid() -> None:
                   qfi=(7,))
     r2 = modify(alloc, maps, r.session, SessionRules(update_pdr=(UpdatePdr(1, pdi=new_pdi),)))
     assert r2.created[0].f_teid is not None and r2.created[0].f_teid.teid == teid
-    (rule,) = pdr_set(maps, MapName.UPLINK_PDRS, teid_key(teid)).rules
+    (rule,) = uplink(maps, teid).rules
     assert (rule.flags, rule.qfi, rule.ohr) == (PdrFlags.MATCH_QFI, 7, Ohr.GTPU_UDP_IPV4)
     assert alloc.teids.in_use() == 1
 
@@ -377,3 +383,39 @@ def test_n9_uplink_relay_and_psa_side_use_the_n9_address() -> None:
     assert r.session is not None
     far = Far.unpack(maps.maps[MapName.FARS][slot_key(r.session.fars[1].slot)])
     assert far == Far(ApplyActionBits.FORW, Encap.GTPU_IPV4, 0, Iface.N9, 0x900, psa, shapes.N9)
+
+
+def test_our_teid_goes_to_uplink_by_teid_and_smf_teid_to_the_hash() -> None:
+    alloc, maps = shapes.allocator(), MemoryMaps()
+    ours = establish(alloc, maps, shapes.open5gs_establishment())
+    teid = ours.created[0].f_teid.teid  # type: ignore[union-attr]
+    raw = maps.maps[MapName.UPLINK_BY_TEID][slot_key(teid & 0xFFFFFF)]
+    assert PdrSet.unpack(raw).teid == teid and len(PdrSet.unpack(raw).rules) == 1
+    assert maps.nonzero(MapName.UPLINK_PDRS) == {}
+    smf = establish(alloc, maps, shapes.oai_establishment(), seid=SEID + 1)
+    assert smf.session is not None
+    assert PdrSet.unpack(maps.maps[MapName.UPLINK_PDRS][(0x1001).to_bytes(4, "big")]).teid == 0
+    # An SMF choosing a TEID that is one of ours in use is refused (it would be shadowed).
+    rules = shapes.oai_establishment()
+    ul = rules.create_pdr[0]
+    clash = SessionRules(
+        create_pdr=(CreatePdr(ul.pdr_id, ul.precedence, Pdi(
+            SourceInterface.ACCESS, local_f_teid=FTeid(teid=teid, ipv4=N3),
+            ue_ip_address=UeIpAddress(choose_v4=True)), far_id=1),),
+        create_far=rules.create_far)
+    with pytest.raises(RuleError) as info:
+        establish(alloc, maps, clash, seid=SEID + 2)
+    assert info.value.failed_rule == (RuleIdType.PDR, 1)
+
+
+def test_deleted_session_zeroes_its_uplink_by_teid_slot() -> None:
+    alloc, maps = shapes.allocator(), MemoryMaps()
+    result = establish(alloc, maps, shapes.open5gs_establishment())
+    assert result.session is not None
+    txn = alloc.begin()
+    d = cc.delete(result.session, txn)
+    check_kinds(d.plan.ops)
+    apply_plan(maps, d.plan)
+    txn.commit()
+    assert maps.nonzero(MapName.UPLINK_BY_TEID) == {}
+    assert alloc.teids.in_use() == 0 and alloc.key_owners == {}

@@ -12,7 +12,7 @@ import pytest
 from control import compile as cc
 from control.apply import apply_plan
 from control.errors import ApplyError, MapWriteError, ResourceExhausted
-from control.layout import Counter, Far, MapName, PdrSet, slot_key, teid_key, ue_v4_key
+from control.layout import Counter, Far, MapName, PdrSet, slot_key, ue_v4_key
 from control.session import Session
 from pfcp.enums import Cause
 from tests.control import shapes
@@ -31,7 +31,7 @@ def kmaps() -> Iterator[Any]:
     from control.kernel import KernelMaps
     from upf.datapath.loader import Datapath, DatapathLimits
 
-    dp = Datapath(OBJ, limits=DatapathLimits(sessions=2, pdrs=16, fars=16, qers=16))
+    dp = Datapath(OBJ, limits=DatapathLimits(sessions=3, pdrs=16, fars=16, qers=16))
     dp.open()
     try:
         yield KernelMaps(dp.maps)
@@ -44,7 +44,7 @@ def dump(kmaps: Any) -> dict[str, set[bytes]]:
     out: dict[str, set[bytes]] = {}
     for name in MapName:
         handle = kmaps.maps[name]
-        if name in (MapName.FARS, MapName.QERS, MapName.PDR_STATS):
+        if name in (MapName.FARS, MapName.QERS, MapName.PDR_STATS, MapName.UPLINK_BY_TEID):
             out[name] = {slot_key(i) for i in range(16)
                          if any(kmaps.lookup(name, slot_key(i)) or b"")}
         else:
@@ -58,13 +58,13 @@ def base(seid: int) -> Session:
 
 
 def test_establish_and_delete_in_kernel_maps(kmaps: Any) -> None:
-    alloc = shapes.allocator(pdr_slots=16, far_slots=16, qer_slots=16)
+    alloc = shapes.allocator(pdr_slots=16, far_slots=16, qer_slots=16, teid_indices=3)
     txn = alloc.begin()
     r = cc.establish(1, base(1), shapes.open5gs_establishment(), alloc, txn)
     apply_plan(kmaps, r.plan)
     txn.commit()
     teid = r.created[0].f_teid.teid  # type: ignore[union-attr]
-    raw = kmaps.lookup(MapName.UPLINK_PDRS, teid_key(teid))
+    raw = shapes.uplink_set(kmaps, teid)
     assert raw is not None
     (rule,) = PdrSet.unpack(raw).rules
     assert rule.pdr_id == 1
@@ -84,19 +84,22 @@ def test_establish_and_delete_in_kernel_maps(kmaps: Any) -> None:
 
 
 def test_full_kernel_map_rejects_without_stale_entries(kmaps: Any) -> None:
-    alloc = shapes.allocator(pdr_slots=16, far_slots=16, qer_slots=16)
-    for seid in (1, 2):
+    # The maps hold 3 sessions (uplink_by_teid: 3 usable slots, index 0 unused; the
+    # downlink hash: 3 entries). The allocator has TEID indices to spare, so it is the
+    # kernel that refuses the fourth session, and its plan is rolled back.
+    alloc = shapes.allocator(pdr_slots=16, far_slots=16, qer_slots=16, teid_indices=5)
+    for seid in (1, 2, 3):
         txn = alloc.begin()
         r = cc.establish(seid, base(seid), shapes.open5gs_establishment(shapes.UE + seid),
                          alloc, txn)
         apply_plan(kmaps, r.plan)
         txn.commit()
     before = dump(kmaps)
-    assert len(before[MapName.UPLINK_PDRS]) == 2
+    assert len(before[MapName.UPLINK_BY_TEID]) == 3
     txn = alloc.begin()
-    third = cc.establish(3, base(3), shapes.open5gs_establishment(shapes.UE + 3), alloc, txn)
+    fourth = cc.establish(4, base(4), shapes.open5gs_establishment(shapes.UE + 4), alloc, txn)
     with pytest.raises(ResourceExhausted) as info:
-        apply_plan(kmaps, third.plan)
+        apply_plan(kmaps, fourth.plan)
     txn.abort()
     assert info.value.cause is Cause.NO_RESOURCES_AVAILABLE
     assert dump(kmaps) == before
@@ -130,7 +133,7 @@ class FailingWriter:
 
 
 def test_injected_failure_rolls_back_kernel_maps(kmaps: Any) -> None:
-    alloc = shapes.allocator(pdr_slots=16, far_slots=16, qer_slots=16)
+    alloc = shapes.allocator(pdr_slots=16, far_slots=16, qer_slots=16, teid_indices=3)
     before = dump(kmaps)
     for k in range(1, 6):
         txn = alloc.begin()
@@ -189,7 +192,7 @@ def test_agent_over_loopback_writes_kernel_maps(kmaps: Any) -> None:
                 f_teid = est.created_pdr[0].local_f_teid
                 assert f_teid is not None
                 teid = f_teid.teid
-                assert kmaps.lookup(MapName.UPLINK_PDRS, teid_key(teid)) is not None
+                assert shapes.uplink_set(kmaps, teid) is not None
                 dele = await ask(SessionDeletionRequest(3, seid=est.up_f_seid.seid))
                 assert isinstance(dele, SessionDeletionResponse)
                 assert dele.cause is Cause.REQUEST_ACCEPTED

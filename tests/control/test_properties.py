@@ -127,8 +127,10 @@ def contents(maps: MemoryMaps) -> dict[str, dict[bytes, bytes]]:
 @settings(max_examples=int(os.environ.get("CONTROL_EXAMPLES", "100")), deadline=None)
 @given(st.lists(requests, min_size=1, max_size=12))
 def test_random_churn_keeps_maps_equal_to_sessions(reqs: list[dict[str, object]]) -> None:
-    alloc = shapes.allocator(pdr_slots=64, far_slots=64, qer_slots=64)
-    maps = MemoryMaps({MapName.UPLINK_PDRS: 6, MapName.DOWNLINK_PDRS_V4: 5})
+    alloc = shapes.allocator(pdr_slots=64, far_slots=64, qer_slots=64, teid_indices=64)
+    # Small maps: writes past them fail (hash full, array index out of range) and roll back.
+    maps = MemoryMaps({MapName.UPLINK_PDRS: 6, MapName.UPLINK_BY_TEID: 6,
+                       MapName.DOWNLINK_PDRS_V4: 5})
     sessions: dict[int, Session] = {}
     for req in reqs:
         seid = int(req["seid"])  # type: ignore[call-overload]

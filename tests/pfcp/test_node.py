@@ -747,6 +747,12 @@ def test_random_interleavings_never_raise_or_deliver_twice(
 
     def collect() -> None:
         for event in events(node):
+            if isinstance(event, PeerRestarted):
+                # A restarted peer numbers its requests afresh: the node drops its cached
+                # answers on purpose, so an old sequence number is a new request now.
+                for key in [k for k in delivered if k[0][0] == event.peer[0]]:
+                    del delivered[key]
+                    answered.pop(key, None)
             if isinstance(event, (ResponseReceived, InvalidResponse, RequestTimedOut)):
                 seq = event.request.sequence
                 if seq in ours:  # (heartbeats are the node's own and yield no such events)

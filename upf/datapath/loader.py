@@ -115,19 +115,23 @@ class DatapathLimits:
 
     def max_entries(self, map_name: str) -> int | None:
         """The size this map gets, or None to keep the object's."""
-        attr = _LIMIT_OF_MAP.get(map_name)
-        return None if attr is None else int(getattr(self, attr))
+        limit = _LIMIT_OF_MAP.get(map_name)
+        if limit is None:
+            return None
+        attr, reserved = limit
+        return int(getattr(self, attr)) + reserved
 
 
+# map name -> (the limit that sizes it, entries added for reserved slots)
 _LIMIT_OF_MAP: Final = {
-    "uplink_pdrs": "sessions",
-    "uplink_by_teid": "sessions",
-    "downlink_pdrs_v4": "sessions",
-    "downlink_pdrs_v6": "sessions",
-    "fars": "fars",
-    "qers": "qers",
-    "pdr_stats": "pdrs",
-    "nh_cache": "nexthops",
+    "uplink_pdrs": ("sessions", 0),
+    "uplink_by_teid": ("sessions", 1),  # index 0 is never a TEID's: `sessions` usable slots
+    "downlink_pdrs_v4": ("sessions", 0),
+    "downlink_pdrs_v6": ("sessions", 0),
+    "fars": ("fars", 0),
+    "qers": ("qers", 0),
+    "pdr_stats": ("pdrs", 0),
+    "nh_cache": ("nexthops", 0),
 }
 
 
