@@ -81,6 +81,7 @@ class NodeStats:
     responses_received: int = 0
     retransmissions_sent: int = 0
     duplicates_answered: int = 0  # retransmitted requests answered from the cache
+    sequence_reused: int = 0  # a new request under a cached sequence number (peer restarted)
     duplicates_dropped: int = 0  # retransmitted requests still with the agent
     requests_timed_out: int = 0
     heartbeats_answered: int = 0
@@ -110,6 +111,7 @@ class _Transaction:
 class _CacheEntry:
     expires_at: float
     response: bytes | None  # None while the agent is still working on the request
+    request: bytes | None  # what the peer sent; a retransmission is the same bytes
 
 
 class PfcpNode:
@@ -281,6 +283,12 @@ class PfcpNode:
     ) -> None:
         key = _cache_key(addr, header)
         entry = self._cache.get(key)
+        if entry is not None and entry.request not in (None, data):
+            # Same peer, sequence number and type but other bytes: not a retransmission
+            # (which is identical, TS 29.244 6.4) but a new request, e.g. from a peer that
+            # restarted on the same address and numbers its requests afresh.
+            self.stats.sequence_reused += 1
+            entry = None
         if entry is not None:  # a retransmission (TS 29.244 6.4)
             if entry.response is None:
                 self.stats.duplicates_dropped += 1
@@ -294,11 +302,11 @@ class PfcpNode:
             if isinstance(message, HeartbeatRequest):
                 self._check_recovery(addr, message.recovery_time_stamp)
             # Answered even if malformed: a Heartbeat Response has no Cause to object with.
-            self._answer_heartbeat(key, header, addr, now)
+            self._answer_heartbeat(key, header, data, addr, now)
             return
         if message is None:
             return  # the decoder itself failed; already logged
-        self._remember(key, None, now)
+        self._remember(key, None, now, data)
         if isinstance(message, DecodeError):
             self._events.append(InvalidRequest(addr, header, message))
             return
@@ -452,14 +460,16 @@ class PfcpNode:
             return
         peer.heartbeat_answered(now + self._config.heartbeat_interval)  # any answer: alive
 
-    def _answer_heartbeat(self, key: _CacheKey, header: Header, addr: Address, now: float) -> None:
+    def _answer_heartbeat(
+        self, key: _CacheKey, header: Header, request: bytes, addr: Address, now: float
+    ) -> None:
         response = HeartbeatResponse(
             sequence=header.sequence, recovery_time_stamp=self.recovery_time_stamp
         )
         data = self._encode_own(response)
         if data is None:
             return
-        self._remember(key, data, now)
+        self._remember(key, data, now, request)
         self.stats.heartbeats_answered += 1
         self._to_send.append((data, addr))
 
@@ -499,8 +509,10 @@ class PfcpNode:
 
     # ---------------------------------------------------------------- response cache
 
-    def _remember(self, key: _CacheKey, response: bytes | None, now: float) -> _CacheEntry:
-        entry = _CacheEntry(now + self._config.cache_ttl, response)
+    def _remember(
+        self, key: _CacheKey, response: bytes | None, now: float, request: bytes | None = None
+    ) -> _CacheEntry:
+        entry = _CacheEntry(now + self._config.cache_ttl, response, request)
         self._cache[key] = entry
         self._expiry.append((entry.expires_at, key, entry))
         return entry

@@ -281,6 +281,35 @@ def test_request_delivered_once_and_duplicates_answered_from_cache() -> None:
     assert node.stats.duplicates_answered == 3
 
 
+def test_same_sequence_with_other_bytes_is_a_new_request() -> None:
+    """A retransmission is byte-identical (TS 29.244 6.4); a request that reuses a cached
+    sequence number with other content (a peer restarted on the same address and numbers
+    afresh) is a new request: delivered, not answered with the old response."""
+    from pfcp import (
+        RemovePdr,
+        SessionModificationRequest,
+        SessionModificationResponse,
+        encode_message,
+    )
+
+    node = make_node()
+    first = encode_message(SessionModificationRequest(7, seid=SEID, remove_pdr=(RemovePdr(1),)))
+    second = encode_message(SessionModificationRequest(7, seid=SEID, remove_pdr=(RemovePdr(2),)))
+    node.receive_datagram(first, SMF, 0.0)
+    event = only(events(node))
+    assert isinstance(event, RequestReceived)
+    node.send_response(event, SessionModificationResponse(7, Cause.REQUEST_ACCEPTED, seid=1), 0.1)
+    old_answer = only(sent(node))
+    node.receive_datagram(first, SMF, 1.0)  # a true retransmission: the cached answer
+    assert sent(node) == [old_answer]
+    node.receive_datagram(second, SMF, 2.0)
+    event = only(events(node))
+    assert isinstance(event, RequestReceived)
+    assert event.message == SessionModificationRequest(7, seid=SEID, remove_pdr=(RemovePdr(2),))
+    assert sent(node) == []
+    assert node.stats.sequence_reused == 1
+
+
 def test_duplicate_while_in_progress_is_dropped() -> None:
     node = make_node()
     request = deletion_request(7)

@@ -1,0 +1,102 @@
+"""From the app's `Config` to what the control plane is told (control.config.AgentConfig)."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from collections import Counter
+from typing import Any
+
+from control.alloc import AllocConfig, EndpointConfig, UePoolConfig
+from control.config import AgentConfig, PeerLossPolicy
+from pfcp.node import InvalidRequest, RequestReceived
+from upf.config import Config, LossPolicy
+
+log = logging.getLogger("upf.wiring")
+
+PFCP_ACCESS = 0  # PFCP Source/Destination Interface values (TS 29.244 8.2.2)
+PFCP_CORE = 1
+HEARTBEAT_NEVER = 365 * 86400.0
+
+
+def agent_config(cfg: Config) -> AgentConfig:
+    endpoints: list[EndpointConfig] = []
+    n3, n9 = cfg.interfaces.n3, cfg.interfaces.n9
+    assert n3.address is not None  # config._check
+    endpoints.append(EndpointConfig(interface=PFCP_ACCESS, ipv4=n3.address))
+    if n9 is not None and n9.address is not None:
+        endpoints.append(EndpointConfig(interface=PFCP_CORE, ipv4=n9.address))
+    pools: list[UePoolConfig] = []
+    for dnn, pool in cfg.ue_pools.items():
+        if len(pool.v4) > 1 or len(pool.v6) > 1:
+            log.warning("ue_pools.%s: the agent allocates from the first v4 and v6 pool only", dnn)
+        pools.append(
+            UePoolConfig(
+                network_instance=dnn,
+                ipv4=pool.v4[0] if pool.v4 else None,
+                ipv6=pool.v6[0] if pool.v6 else None,
+            )
+        )
+    alloc = AllocConfig(
+        endpoints=tuple(endpoints),
+        ue_pools=tuple(pools),
+        pdr_slots=cfg.limits.pdrs,
+        far_slots=cfg.limits.fars,
+        qer_slots=cfg.limits.qers,
+    )
+    node_id: ipaddress.IPv4Address | ipaddress.IPv6Address | str
+    try:
+        node_id = ipaddress.ip_address(cfg.effective_node_id)
+    except ValueError:
+        node_id = cfg.effective_node_id
+    policy = (
+        PeerLossPolicy.PURGE if cfg.smf.loss_policy is LossPolicy.PURGE else PeerLossPolicy.KEEP
+    )
+    return AgentConfig(
+        node_id=node_id,
+        alloc=alloc,
+        listen=(str(cfg.n4.address), cfg.n4.port),
+        smf_allow=cfg.smf.allow,
+        smf_peers=tuple((str(a), 8805) for a in cfg.smf.associate),
+        on_peer_failure=policy,
+        gtpu_listen=(str(n3.address), 2152),
+        # 0 disables heartbeats; the node wants a positive interval, so "never" is a year.
+        heartbeat_interval=cfg.smf.heartbeat_interval or HEARTBEAT_NEVER,
+    )
+
+
+def make_agent(acfg: AgentConfig, dp: Any) -> Any:
+    """The PFCP agent on the loaded datapath's maps, counting its PFCP messages."""
+    from control.agent import Agent
+    from control.kernel import KernelMaps
+
+    agent = Agent(acfg, KernelMaps(dp.maps))
+    messages: Counter[tuple[str, str, str]] = Counter()
+    agent.pfcp_messages = messages  # type: ignore[attr-defined]
+    node = agent.node
+    send_response = node.send_response
+    next_event = node.next_event
+
+    def counting_send_response(request: Any, message: Any, now: float) -> None:
+        cause = getattr(message, "cause", None)
+        cause_name = cause.name if cause is not None and hasattr(cause, "name") else ""
+        messages[("tx", _type_name(message), cause_name)] += 1
+        send_response(request, message, now)
+
+    def counting_next_event() -> Any:
+        event = next_event()
+        if isinstance(event, RequestReceived):
+            messages[("rx", _type_name(event.message), "")] += 1
+        elif isinstance(event, InvalidRequest):
+            messages[("rx", "INVALID", event.error.cause.name)] += 1
+        return event
+
+    # The agent does not count messages by type and cause: wrap the node's two doors.
+    node.send_response = counting_send_response  # type: ignore[method-assign]
+    node.next_event = counting_next_event  # type: ignore[method-assign]
+    return agent
+
+
+def _type_name(msg: Any) -> str:
+    mt = getattr(msg, "message_type", None)
+    return mt.name if mt is not None and hasattr(mt, "name") else type(msg).__name__
