@@ -98,7 +98,8 @@ class Smf:
     # SMFs we set up a PFCP association with ourselves (UPF-initiated, TS 29.244 6.2.6.2).
     associate: tuple[IPv4Address | IPv6Address, ...] = ()
     heartbeat_interval: float = 10.0  # seconds between Heartbeat Requests; 0 disables
-    loss_policy: LossPolicy = LossPolicy.KEEP
+    loss_policy: LossPolicy = LossPolicy.KEEP  # association lost (heartbeats unanswered)
+    restart_policy: LossPolicy = LossPolicy.PURGE  # the SMF restarted (new Recovery Time Stamp)
 
 
 @dataclass(frozen=True, slots=True)

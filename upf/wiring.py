@@ -49,16 +49,17 @@ def agent_config(cfg: Config) -> AgentConfig:
         node_id = ipaddress.ip_address(cfg.effective_node_id)
     except ValueError:
         node_id = cfg.effective_node_id
-    policy = (
-        PeerLossPolicy.PURGE if cfg.smf.loss_policy is LossPolicy.PURGE else PeerLossPolicy.KEEP
-    )
+    def policy(p: LossPolicy) -> PeerLossPolicy:
+        return PeerLossPolicy.PURGE if p is LossPolicy.PURGE else PeerLossPolicy.KEEP
+
     return AgentConfig(
         node_id=node_id,
         alloc=alloc,
         listen=(str(cfg.n4.address), cfg.n4.port),
         smf_allow=cfg.smf.allow,
         smf_peers=tuple((str(a), 8805) for a in cfg.smf.associate),
-        on_peer_failure=policy,
+        on_peer_failure=policy(cfg.smf.loss_policy),
+        on_peer_restart=policy(cfg.smf.restart_policy),
         gtpu_listen=(str(n3.address), 2152),
         # 0 disables heartbeats; the node wants a positive interval, so "never" is a year.
         heartbeat_interval=cfg.smf.heartbeat_interval or HEARTBEAT_NEVER,

@@ -52,6 +52,7 @@ def test_defaults(tmp_path: Path) -> None:
     assert cfg.xdp.pin_dir == Path("/sys/fs/bpf/upf")
     assert cfg.xdp.keep_maps is False
     assert cfg.smf.loss_policy is LossPolicy.KEEP
+    assert cfg.smf.restart_policy is LossPolicy.PURGE
     assert cfg.smf.heartbeat_interval == 10.0
     assert cfg.metrics.port == 9100
     assert cfg.log_level == "info"
@@ -222,3 +223,20 @@ def test_dump_round_trips(tmp_path: Path) -> None:
     cfg = config.load(EXAMPLE)
     again = config.from_dict(config.dump(cfg))
     assert again == cfg
+
+
+def test_peer_policies_reach_the_agent(tmp_path: Path) -> None:
+    from control.config import PeerLossPolicy
+    from upf.wiring import agent_config
+
+    acfg = agent_config(load(tmp_path))
+    assert (acfg.on_peer_failure, acfg.on_peer_restart) == (
+        PeerLossPolicy.KEEP,
+        PeerLossPolicy.PURGE,
+    )
+    cfg = load(tmp_path, overrides=["smf.loss_policy=purge", "smf.restart_policy=keep"])
+    acfg = agent_config(cfg)
+    assert (acfg.on_peer_failure, acfg.on_peer_restart) == (
+        PeerLossPolicy.PURGE,
+        PeerLossPolicy.KEEP,
+    )
