@@ -306,11 +306,13 @@ class PfcpNode:
             return
         if message is None:
             return  # the decoder itself failed; already logged
-        self._remember(key, None, now, data)
         if isinstance(message, DecodeError):
+            self._remember(key, None, now, data)
             self._events.append(InvalidRequest(addr, header, message))
             return
+        # Before remembering: a restart drops the peer's cached entries, not this one.
         self._check_recovery_of(addr, message)  # e.g. an Association Setup Request
+        self._remember(key, None, now, data)
         self._events.append(RequestReceived(addr, message, header))
 
     def _receive_response(self, data: bytes, header: Header, addr: Address, now: float) -> None:

@@ -265,7 +265,7 @@ def test_sessions_after_smf_restart_survive_the_purge(bed: Bed, smf: ScapySmf) -
 
 def test_restarted_smf_reusing_sequence_numbers(bed: Bed) -> None:
     """A restarted SMF (same address and port) numbers its requests from 1 again."""
-    topo, _, _ = bed
+    topo, upf, _ = bed
     a = topo.addr
     with topo.smf.enter():
         s1 = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -292,7 +292,7 @@ def test_restarted_smf_reusing_sequence_numbers(bed: Bed) -> None:
         assert rsp is not None and cause_of(rsp) == CauseValue.REQUEST_ACCEPTED
         # The restart purged the first instance's session.
         rsp = second.delete(est1.up_seid)
-        assert rsp is not None and cause_of(rsp) == CauseValue.SESSION_CONTEXT_NOT_FOUND
+        assert rsp is not None and cause_of(rsp) == CauseValue.SESSION_CONTEXT_NOT_FOUND, upf.log()
         second.delete(est2.up_seid)
     finally:
         s2.close()

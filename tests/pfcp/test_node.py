@@ -637,6 +637,31 @@ def test_peer_restart_detected_from_association_setup_request() -> None:
     assert len(got) == 2
 
 
+def test_request_that_reveals_a_restart_is_itself_cached() -> None:
+    """The restart drops the peer's earlier answers, but the answer to the very request
+    that revealed it is cached: its retransmission is answered, not delivered again, and
+    a later request with other bytes under the same sequence number is a new one."""
+    from pfcp import AssociationSetupResponse
+
+    node = make_node()
+    node.add_peer(SMF, 0.0, recovery_time_stamp=SMF_STAMP)
+    node_id = ie(IEType.NODE_ID, b"\x00\xc0\x00\x02\x0a")  # IPv4 192.0.2.10
+    request = pfcp(MessageType.ASSOCIATION_SETUP_REQUEST, 1, node_id + recovery_ie(SMF_STAMP + 1))
+    node.receive_datagram(request, SMF, 1.0)
+    got = events(node)
+    assert isinstance(got[1], RequestReceived)
+    ours = NodeId(IPv4Address("192.0.2.1"))
+    node.send_response(got[1], AssociationSetupResponse(1, ours, Cause.REQUEST_ACCEPTED, 1), 1.1)
+    answer = only(sent(node))
+    node.receive_datagram(request, SMF, 2.0)  # retransmitted
+    assert (events(node), sent(node)) == ([], [answer])
+    again = pfcp(MessageType.ASSOCIATION_SETUP_REQUEST, 1, node_id + recovery_ie(SMF_STAMP + 2))
+    node.receive_datagram(again, SMF, 3.0)  # restarted again, numbering from 1 again
+    got = events(node)
+    assert got[0] == PeerRestarted(SMF, SMF_STAMP + 1, SMF_STAMP + 2)
+    assert isinstance(got[1], RequestReceived) and sent(node) == []
+
+
 def test_peer_restart_forgets_its_cached_requests() -> None:
     """A restarted peer numbers its requests afresh; old answers must not match them."""
     node = make_node()
