@@ -97,7 +97,10 @@ def _rollback(writer: MapWriter, touched: Sequence[MapOp]) -> None:
     """Put every touched key back, newest first. Logs (never raises) what it cannot restore."""
     for op in reversed(touched):
         try:
-            if op.prev is None:
+            if op.prev is None and op.map in ARRAY_MAPS:
+                # An array slot cannot be deleted: an empty one is all zeroes.
+                writer.update_batch(op.map, [op.key], [bytes(len(op.value or b""))])
+            elif op.prev is None:
                 writer.delete_batch(op.map, [op.key])
             else:
                 writer.update_batch(op.map, [op.key], [op.prev])

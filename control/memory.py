@@ -49,17 +49,24 @@ class MemoryMaps:
             return n // 2
         return n
 
+    def _failed(self, error: Exception) -> Exception:
+        """A write failed: what follows is the plan's rollback, which the injection models
+        as working (one injected failure per plan), so no further failure is injected."""
+        self.fail_on_batch = None
+        return error
+
     def update_batch(self, name: str, keys: Sequence[bytes], values: Sequence[bytes]) -> None:
         table = self.maps[name]
         stop = self._maybe_fail(name, len(keys))
         for i, (key, value) in enumerate(zip(keys, values, strict=True)):
             if i == stop:
-                raise MapWriteError(f"injected failure in batch {self.batch_calls} on {name}")
+                raise self._failed(
+                    MapWriteError(f"injected failure in batch {self.batch_calls} on {name}"))
             if name in ARRAY_MAPS:
                 if int.from_bytes(key, "little") >= self.capacity[name]:
-                    raise MapWriteError(f"{name}: index out of range")
+                    raise self._failed(MapWriteError(f"{name}: index out of range"))
             elif key not in table and len(table) >= self.capacity[name]:
-                raise MapFull(f"{name} is full ({self.capacity[name]} entries)")
+                raise self._failed(MapFull(f"{name} is full ({self.capacity[name]} entries)"))
             table[key] = bytes(value)
 
     def delete_batch(self, name: str, keys: Sequence[bytes]) -> None:
@@ -69,7 +76,8 @@ class MemoryMaps:
         stop = self._maybe_fail(name, len(keys))
         for i, key in enumerate(keys):
             if i == stop:
-                raise MapWriteError(f"injected failure in batch {self.batch_calls} on {name}")
+                raise self._failed(
+                    MapWriteError(f"injected failure in batch {self.batch_calls} on {name}"))
             table.pop(key, None)
 
     def max_entries(self, name: str) -> int:

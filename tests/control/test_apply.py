@@ -145,3 +145,20 @@ def test_coalescing_applier_batches_and_isolates_the_bad_plan() -> None:
         assert len(maps2.nonzero(MapName.UPLINK_BY_TEID)) == 3
 
     asyncio.run(run())
+
+
+def test_rollback_empties_a_fresh_array_slot_instead_of_deleting_it() -> None:
+    """An array slot cannot be deleted (the kernel says EINVAL): rolling back a write into
+    a slot that was empty writes zeroes back, and the later failure is still reported."""
+    from control.plan import MapOp, Phase, Plan
+
+    maps = MemoryMaps({MapName.DOWNLINK_PDRS_V4: 0})
+    far = b"\x02" + bytes(19)
+    plan = Plan(ops=(
+        MapOp(MapName.FARS, slot_key(9), far, None, Phase.LEAF_WRITE),
+        MapOp(MapName.DOWNLINK_PDRS_V4, b"\x0a\x2d\x00\x01", bytes(152), None, Phase.PDR),
+    ))
+    with pytest.raises(ResourceExhausted):
+        apply_plan(maps, plan)
+    assert maps.lookup(MapName.FARS, slot_key(9)) == bytes(20)
+    assert maps.snapshot()[MapName.FARS] in ({}, {slot_key(9): bytes(20)})
