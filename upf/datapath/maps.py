@@ -142,6 +142,12 @@ class Map(Generic[K, V]):
                 if e.errno not in _NO_BATCH or e.done:
                     raise
                 self._batch_ok = False
+        self._update_each(keys, values, n, flags)
+
+    def _update_each(
+        self, keys: ctypes.Array[Any], values: ctypes.Array[Any], n: int, flags: int
+    ) -> None:
+        """The per-element fallback of update_arrays, for kernels that refuse the batch."""
         ks = ctypes.sizeof(self._kt)
         vs = ctypes.sizeof(values) // len(values)
         for i in range(n):
@@ -348,19 +354,9 @@ class PerCpuMap(Map[K, V]):
             ctypes.memmove(ctypes.byref(arr, i * per), buf, per)
         return arr
 
-    def update_arrays(
-        self, keys: ctypes.Array[Any], values: ctypes.Array[Any], n: int, flags: int = BPF_ANY
+    def _update_each(
+        self, keys: ctypes.Array[Any], values: ctypes.Array[Any], n: int, flags: int
     ) -> None:
-        if n <= 0:
-            return
-        if self._batch_ok:
-            try:
-                libbpf.map_update_batch(self.fd, keys, values, n, flags)
-                return
-            except BpfError as e:
-                if e.errno not in _NO_BATCH or e.done:
-                    raise
-                self._batch_ok = False
         per = self.stride * self.ncpus
         for i in range(n):
             buf = (ctypes.c_uint8 * per).from_buffer(values, i * per)
