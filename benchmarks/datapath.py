@@ -6,7 +6,7 @@
 (root, from the repository root, in .venv).  Prints one JSON object: uplink_ns,
 downlink_ns, baseline_ns, noop_ns, sessions, the raw medians, repeat, rounds, kernel.
 
-How: a namespace topology (tests/netns.py) gives the UPF namespace real interfaces,
+How: a namespace topology (upf/topology.py) gives the UPF namespace real interfaces,
 routes and neighbours, so upf_process() does its real FIB lookup (then hits its
 next-hop cache).  build/xdp/upf.o is loaded with maps sized for N sessions and
 filled with N sessions (batched): their uplink TEIDs are ones the UPF allocated
@@ -56,6 +56,7 @@ from scapy.layers.l2 import Ether
 
 from benchmarks import bpfbench as bb
 from benchmarks.packets import (
+    ADDRESSES,
     BENCH_NET,
     BENCH_NET_PREFIXLEN,
     DN_ADDR,
@@ -65,10 +66,10 @@ from benchmarks.packets import (
     uplink_packet,
 )
 from benchmarks.sessions import SessionPlan, UpfMaps, limits_for, program_sessions
-from tests import netns
 from upf.datapath import abi
 from upf.datapath.libbpf import BpfObject, prog_test_run
 from upf.datapath.loader import Datapath
+from upf.topology import DN_IF, GNB_IF, UPF_N3_IF, UPF_N6_IF, UpfTopology
 
 DEFAULT_REPEAT: Final = 200_000
 DEFAULT_ROUNDS: Final = 9
@@ -82,7 +83,7 @@ class BenchError(RuntimeError):
 class Rig:
     """The loaded objects, inside the UPF namespace of a topology."""
 
-    topo: netns.Topology
+    topo: UpfTopology
     dp: Datapath
     bench: BpfObject
     maps: UpfMaps
@@ -102,7 +103,7 @@ def rig(plan: SessionPlan) -> Iterator[Rig]:
     """
     wrappers = bb.bench_object("wrappers")
     with (
-        netns.topology() as topo,
+        UpfTopology("upfbench", ADDRESSES) as topo,
         topo.upf.entered(),
         Datapath(bb.UPF_OBJ, limits=limits_for(plan)) as dp,
         BpfObject.open(wrappers) as bench,
@@ -112,7 +113,7 @@ def rig(plan: SessionPlan) -> Iterator[Rig]:
                 m.reuse_fd(dp.maps[m.name].fd)
         bench.load()
         # Hosts of the multi-flow runs live behind the DN (RFC 2544 benchmarking range).
-        topo.upf.add_route(BENCH_NET, BENCH_NET_PREFIXLEN, netns.DN_N6_ADDR)
+        topo.upf.add_route(BENCH_NET, BENCH_NET_PREFIXLEN, ADDRESSES.dn)
         maps = UpfMaps.from_datapath(dp)
         program_sessions(maps, plan)
         yield Rig(
@@ -121,8 +122,8 @@ def rig(plan: SessionPlan) -> Iterator[Rig]:
             bench=bench,
             maps=maps,
             plan=plan,
-            n3=topo.upf.ifindex(netns.UPF_N3_IF),
-            n6=topo.upf.ifindex(netns.UPF_N6_IF),
+            n3=topo.upf.ifindex(UPF_N3_IF),
+            n6=topo.upf.ifindex(UPF_N6_IF),
         )
 
 
@@ -132,15 +133,15 @@ def frames(r: Rig, i: int, dn_addr: str = DN_ADDR) -> tuple[bytes, bytes]:
     ul = uplink_packet(
         r.plan,
         i,
-        src_mac=topo.gnb.mac(netns.GNB_IF),
-        dst_mac=topo.upf.mac(netns.UPF_N3_IF),
+        src_mac=topo.gnb.mac(GNB_IF),
+        dst_mac=topo.upf.mac(UPF_N3_IF),
         dn_addr=dn_addr,
     )
     dl = downlink_packet(
         r.plan,
         i,
-        src_mac=topo.dn.mac(netns.DN_IF),
-        dst_mac=topo.upf.mac(netns.UPF_N6_IF),
+        src_mac=topo.dn.mac(DN_IF),
+        dst_mac=topo.upf.mac(UPF_N6_IF),
         dn_addr=dn_addr,
     )
     return frame(ul), frame(dl)
@@ -197,8 +198,8 @@ def measure(r: Rig, sessions: list[int], repeat: int, rounds: int) -> dict[str, 
     bb.write_fwd_cfg(
         r.bench.map("fwd_config").fd,
         r.n3,
-        topo.upf.mac(netns.UPF_N3_IF),
-        topo.gnb.mac(netns.GNB_IF),
+        topo.upf.mac(UPF_N3_IF),
+        topo.gnb.mac(GNB_IF),
     )
     p_ul, p_dl = r.prog("bench_uplink"), r.prog("bench_downlink")
     p_base, p_noop, p_noop_adj = (

@@ -2,7 +2,8 @@
 
     python -m benchmarks.live --json [--seconds S] [--rounds K] [--sessions N] [--flows F]
 
-(root, from the repository root, in .venv).  Topology (tests/netns.py):
+(root, from the repository root, in .venv).  Topology (upf.topology.UpfTopology, whose
+SMF namespace stays idle here):
 
     gNB ns  gnb0 --veth-- n3  UPF ns  n6 --veth-- dn0  DN ns
 
@@ -41,6 +42,7 @@ from typing import Any, Final
 from benchmarks import bpfbench as bb
 from benchmarks.datapath import pick_sessions
 from benchmarks.packets import (
+    ADDRESSES,
     BENCH_NET,
     BENCH_NET_PREFIXLEN,
     DN_ADDR,
@@ -50,10 +52,10 @@ from benchmarks.packets import (
     uplink_packet,
 )
 from benchmarks.sessions import SessionPlan, UpfMaps, limits_for, program_sessions
-from tests import netns
 from upf.datapath import abi
 from upf.datapath.libbpf import BPF_F_TEST_XDP_LIVE_FRAMES, BpfObject, prog_test_run
 from upf.datapath.loader import Datapath
+from upf.topology import DN_IF, GNB_IF, UPF_N3_IF, UPF_N6_IF, Netns, UpfTopology
 
 CALIBRATE_FRAMES: Final = 100_000
 MAX_FRAMES: Final = 200_000_000
@@ -68,7 +70,7 @@ class Direction:
     """One way through the UPF: who generates, who sinks, which counter proves it."""
 
     name: str
-    gen_ns: netns.Netns
+    gen_ns: Netns
     gen_if: str
     frames: list[bytes]
     sink_map_fd: int
@@ -78,7 +80,7 @@ class Direction:
 
 @dataclass(slots=True)
 class LiveRig:
-    topo: netns.Topology
+    topo: UpfTopology
     dp: Datapath
     maps: UpfMaps
     gen: BpfObject
@@ -91,7 +93,7 @@ class LiveRig:
             self.topo.upf.set_xdp(ifname, fd)
 
     def use_upf(self) -> None:
-        for ifname in (netns.UPF_N3_IF, netns.UPF_N6_IF):
+        for ifname in (UPF_N3_IF, UPF_N6_IF):
             self.dp.attach(ifname, netns=self.topo.upf.name)
 
 
@@ -99,9 +101,9 @@ class LiveRig:
 def live_rig(plan: SessionPlan, sessions: list[int]) -> Iterator[LiveRig]:
     """Topology, sinks, generator, both forwarders; `sessions`: one flow each."""
     with contextlib.ExitStack() as stack:
-        topo = stack.enter_context(netns.topology())
+        topo = stack.enter_context(UpfTopology("upfbench", ADDRESSES))
         t = topo
-        t.upf.add_route(BENCH_NET, BENCH_NET_PREFIXLEN, netns.DN_N6_ADDR)
+        t.upf.add_route(BENCH_NET, BENCH_NET_PREFIXLEN, ADDRESSES.dn)
         dp = stack.enter_context(Datapath(bb.UPF_OBJ, limits=limits_for(plan)))
         maps = UpfMaps.from_datapath(dp)
         program_sessions(maps, plan)
@@ -113,14 +115,14 @@ def live_rig(plan: SessionPlan, sessions: list[int]) -> Iterator[LiveRig]:
 
         sink_gnb, sink_gnb_fd = load("sink", "bench_sink")
         sink_dn, sink_dn_fd = load("sink", "bench_sink")
-        t.gnb.set_xdp(netns.GNB_IF, sink_gnb_fd)
-        t.dn.set_xdp(netns.DN_IF, sink_dn_fd)
+        t.gnb.set_xdp(GNB_IF, sink_gnb_fd)
+        t.dn.set_xdp(DN_IF, sink_dn_fd)
         gen, _ = load("gen", "bench_gen")
-        n3, n6 = t.upf.ifindex(netns.UPF_N3_IF), t.upf.ifindex(netns.UPF_N6_IF)
+        n3, n6 = t.upf.ifindex(UPF_N3_IF), t.upf.ifindex(UPF_N6_IF)
         fwd_n3 = load("redirect", "bench_redirect")
         fwd_n6 = load("redirect", "bench_redirect")
-        upf_n3_mac, upf_n6_mac = t.upf.mac(netns.UPF_N3_IF), t.upf.mac(netns.UPF_N6_IF)
-        gnb_mac, dn_mac = t.gnb.mac(netns.GNB_IF), t.dn.mac(netns.DN_IF)
+        upf_n3_mac, upf_n6_mac = t.upf.mac(UPF_N3_IF), t.upf.mac(UPF_N6_IF)
+        gnb_mac, dn_mac = t.gnb.mac(GNB_IF), t.dn.mac(DN_IF)
         bb.write_fwd_cfg(fwd_n3[0].map("fwd_config").fd, n6, upf_n6_mac, dn_mac)
         bb.write_fwd_cfg(fwd_n6[0].map("fwd_config").fd, n3, upf_n3_mac, gnb_mac)
         hosts = [DN_ADDR] if len(sessions) == 1 else [bench_host(k) for k in range(len(sessions))]
@@ -137,11 +139,11 @@ def live_rig(plan: SessionPlan, sessions: list[int]) -> Iterator[LiveRig]:
             dp=dp,
             maps=maps,
             gen=gen,
-            fwd={netns.UPF_N3_IF: fwd_n3, netns.UPF_N6_IF: fwd_n6},
+            fwd={UPF_N3_IF: fwd_n3, UPF_N6_IF: fwd_n6},
             up=Direction(
                 "uplink",
                 t.gnb,
-                netns.GNB_IF,
+                GNB_IF,
                 ul,
                 sink_dn.map("sink_stats").fd,
                 n3,
@@ -150,7 +152,7 @@ def live_rig(plan: SessionPlan, sessions: list[int]) -> Iterator[LiveRig]:
             down=Direction(
                 "downlink",
                 t.dn,
-                netns.DN_IF,
+                DN_IF,
                 dl,
                 sink_gnb.map("sink_stats").fd,
                 n6,

@@ -10,11 +10,21 @@ from scapy.layers.inet import IP, UDP
 from scapy.layers.l2 import Ether
 
 from benchmarks.sessions import SessionPlan
+from upf.topology import Addresses
 
 GTPU_PORT: Final = 2152
 PDU_TYPE_DL: Final = 0
 PDU_TYPE_UL: Final = 1
-DN_ADDR: Final = "10.200.6.2"
+# The address plan of the benchmarks' and datapath tests' UpfTopology: its gNB and N3
+# addresses are SessionPlan's defaults (benchmarks/sessions.py).
+ADDRESSES: Final = Addresses(
+    gnb="10.200.3.2",
+    gnb2="10.200.3.3",
+    upf_n3="10.200.3.1",
+    upf_n6="10.200.6.1",
+    dn="10.200.6.2",
+)
+DN_ADDR: Final = ADDRESSES.dn
 # A small inner packet: 46-byte IPv4/UDP, so the uplink frame is 104 bytes and the
 # downlink frame 60 bytes (64 on the wire with the FCS).
 PAYLOAD: Final = b"upf-bench-payload!"

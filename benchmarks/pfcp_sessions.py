@@ -63,6 +63,8 @@ def _rss_mb(pid: int) -> tuple[float, float]:
 
 def serve(port: int, sessions: int) -> int:
     """Run the agent on loopback with maps sized for `sessions`; print READY; run to SIGTERM."""
+    import uvloop
+
     from upf import config
     from upf.datapath.loader import Datapath, DatapathLimits
     from upf.service import default_object
@@ -109,7 +111,7 @@ def serve(port: int, sessions: int) -> int:
             with contextlib.suppress(Exception):
                 dp.close()
 
-    asyncio.run(main())
+    uvloop.run(main())  # as `upf run` does (upf/service.py)
     return 0
 
 

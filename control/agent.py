@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import gc
 import ipaddress
 import itertools
@@ -37,7 +38,7 @@ from control.config import AgentConfig, PeerLossPolicy
 from control.errors import ControlError
 from control.gtpu import GtpuMessageType, end_marker, parse_signal
 from control.layout import MapName
-from control.plan import Plan
+from control.plan import EndMarker
 from control.responses import (
     created_pdr,
     csid_set,
@@ -92,6 +93,9 @@ from pfcp.node import (
 
 log = logging.getLogger("upf.control.agent")
 
+_SESSION_REQUESTS = (SessionEstablishmentRequest, SessionModificationRequest,
+                     SessionDeletionRequest)
+
 # What the fast path and this agent really do (TS 29.244 8.2.25):
 # FTUP: F-TEID allocation; UEIP: UE IP allocation; EMPU: End Marker on SNDEM.
 UP_FEATURES = UpFeatures.FTUP | UpFeatures.UEIP | UpFeatures.EMPU
@@ -136,36 +140,6 @@ class AgentStats:
     by_cause: dict[str, int] = field(default_factory=dict)
 
 
-class _SessionLock:
-    """Serialises the requests of one session; drops itself from ``table`` when the last
-    user leaves (a lock kept per held session would cost ~200 bytes each)."""
-
-    __slots__ = ("_lock", "_seid", "_table", "_users")
-
-    def __init__(self, table: dict[int, _SessionLock], seid: int) -> None:
-        self._lock = asyncio.Lock()
-        self._users = 0
-        self._table = table
-        self._seid = seid
-
-    async def __aenter__(self) -> None:
-        self._users += 1
-        try:
-            await self._lock.acquire()
-        except BaseException:
-            self._leave()
-            raise
-
-    async def __aexit__(self, *exc: object) -> None:
-        self._lock.release()
-        self._leave()
-
-    def _leave(self) -> None:
-        self._users -= 1
-        if self._users == 0 and self._table.get(self._seid) is self:
-            del self._table[self._seid]
-
-
 class Agent:
     """The PFCP agent. ``await start()`` binds and runs it; ``await stop()`` ends it.
 
@@ -201,7 +175,10 @@ class Agent:
         )
         self._node_id = NodeId(config.node_id)
         self._seids = itertools.count(1)
-        self._locks: dict[int, _SessionLock] = {}  # only while a request holds or awaits one
+        # SEIDs with a request in progress, each with the jobs waiting for it (see _exclusive).
+        self._busy: dict[int, list[Callable[[], None]]] = {}
+        self._sent = asyncio.Event()  # responses or End Markers are waiting to be sent
+        self._end_markers: list[EndMarker] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self._sock: asyncio_dgram.aio.DatagramServer | None = None
         self._gtpu: asyncio_dgram.aio.DatagramServer | None = None
@@ -209,7 +186,8 @@ class Agent:
         self._armed: float | None = None  # the deadline the timer loop sleeps until
         self._pending_setup: set[Address] = set()
         self._n4: ipaddress.IPv4Address | None = None  # our F-SEID address, once known
-        self._since_freeze = 0  # establishments since the last gc.freeze()
+        self._since_freeze = 0  # session changes since the last gc.freeze()
+        self._gc_was_enabled = gc.isenabled()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -231,10 +209,16 @@ class Agent:
         if self.config.gtpu_listen is not None:
             self._gtpu = await asyncio_dgram.bind(self.config.gtpu_listen)
             self._spawn(self._gtpu_loop())
+        self.applier.on_flushed = self._sent.set
         self._spawn(self._recv_loop())
+        self._spawn(self._send_loop())
         self._spawn(self._timer_loop())
         for peer in self.config.smf_peers:
             self._spawn(self._associate(peer))
+        if self.config.manage_gc:
+            self._gc_was_enabled = gc.isenabled()
+            gc.disable()
+            self._spawn(self._gc_loop())
         log.info("PFCP agent %s listening on %s:%d", self.config.node_id, *self.address)
 
     async def stop(self) -> None:
@@ -248,6 +232,8 @@ class Agent:
             self._sock.close()
         if self._gtpu is not None:
             self._gtpu.close()
+        if self.config.manage_gc and self._gc_was_enabled:
+            gc.enable()
 
     async def __aenter__(self) -> Agent:
         await self.start()
@@ -329,7 +315,11 @@ class Agent:
     # ------------------------------------------------------------------ events
 
     def _dispatch(self, event: Event) -> None:
-        if isinstance(event, RequestReceived | InvalidRequest):
+        if isinstance(event, RequestReceived) and event.message.is_session and \
+                isinstance(event.message, _SESSION_REQUESTS) and \
+                event.peer[0] in self.associations:
+            self._session_request(event)  # no task: see "sessions" below
+        elif isinstance(event, RequestReceived | InvalidRequest):
             self._spawn(self._answer(event))
         elif isinstance(event, ResponseReceived):
             self._on_response(event.peer, event.request, event.response)
@@ -350,13 +340,28 @@ class Agent:
             response = self._reject(event, Cause.SYSTEM_FAILURE)
         if response is None:
             return
+        self._respond(event, response)
+
+    def _respond(self, event: RequestReceived | InvalidRequest, response: Message) -> None:
+        """Hand a response to the node (which caches it) and wake the sender."""
         cause = getattr(response, "cause", None)
-        if isinstance(cause, Cause) and cause is not Cause.REQUEST_ACCEPTED:
+        if cause is not Cause.REQUEST_ACCEPTED and isinstance(cause, Cause):
             self.stats.requests_rejected += 1
             self.stats.by_cause[cause.name] = self.stats.by_cause.get(cause.name, 0) + 1
         self.node.send_response(event, response, self.clock())
-        await self._flush()
-        self._rearm()  # a cached response to expire, maybe a new peer to probe
+        self._sent.set()
+
+    async def _send_loop(self) -> None:
+        """Send what the handlers produced: End Markers first (their FAR change is in the
+        maps), then the node's datagrams. Runs once per batch, not once per request."""
+        while True:
+            await self._sent.wait()
+            self._sent.clear()
+            if self._end_markers:
+                markers, self._end_markers = self._end_markers, []
+                await self._send_end_markers(markers)
+            await self._flush()
+            self._rearm()  # cached responses to expire, maybe a new peer to probe
 
     def _peer_seid(self, event: RequestReceived | InvalidRequest) -> int:
         """The SEID to put in a response header: the CP's SEID of the session, else 0."""
@@ -386,13 +391,8 @@ class Agent:
             return await self._association_release(peer)
         if isinstance(msg, SessionSetDeletionRequest):
             return await self._session_set_deletion(msg, peer)
-        if msg.is_session:
-            if peer[0] not in self.associations:
-                return self._reject(event, Cause.NO_ESTABLISHED_PFCP_ASSOCIATION)
-            if isinstance(msg, SessionEstablishmentRequest):
-                return await self._establish(msg, peer)
-            if isinstance(msg, SessionModificationRequest | SessionDeletionRequest):
-                return await self._session_request(msg, peer)
+        if msg.is_session and peer[0] not in self.associations:
+            return self._reject(event, Cause.NO_ESTABLISHED_PFCP_ASSOCIATION)
         log.info("no handler for %s from %s", type(msg).__name__, peer)
         return self._reject(event, Cause.SERVICE_NOT_SUPPORTED)
 
@@ -491,34 +491,48 @@ class Agent:
         wanted = set(seids) if seids is not None else None
         victims = [s.local_seid for s in self.sessions.values()
                    if s.peer == host and (wanted is None or s.local_seid in wanted)]
-        results = await asyncio.gather(*(self._delete(seid) for seid in victims),
-                                       return_exceptions=True)
-        return sum(1 for r in results if not isinstance(r, BaseException))
+        loop = asyncio.get_running_loop()
+        futures: list[asyncio.Future[bool]] = []
+        for seid in victims:
+            future: asyncio.Future[bool] = loop.create_future()
+            futures.append(future)
+            self._exclusive(seid, functools.partial(self._delete, seid, None, future))
+        results = await asyncio.gather(*futures, return_exceptions=True)
+        return sum(1 for r in results if r is True)
 
     # ------------------------------------------------------------------ sessions
 
-    def _lock(self, seid: int) -> _SessionLock:
-        lock = self._locks.get(seid)
-        if lock is None:
-            lock = self._locks[seid] = _SessionLock(self._locks, seid)
-        return lock
+    def _changed(self) -> None:
+        """A session was established or modified: count it towards the next collection."""
+        self._since_freeze += 1
+        if self._since_freeze == self.config.gc_freeze_every:
+            self._collect()
 
-    def _freeze_sessions(self) -> None:
-        """Move everything alive into the GC's permanent generation, after a collection
-        (which only walks what is not frozen yet: objects made since the last freeze), so
-        no cyclic garbage is frozen with it. Sessions are freed by reference counting when
-        deleted, frozen or not; full collections no longer walk the held ones."""
+    def _collect(self) -> None:
+        """Collect, then move everything alive into the GC's permanent generation
+        (gc.freeze), so that no later collection walks it. A collection only walks what is
+        not frozen yet: the objects made since the last one. Held sessions are freed by
+        reference counting when deleted, frozen or not; the collection first ensures no
+        cyclic garbage is frozen."""
         self._since_freeze = 0
         started = time.monotonic()
         gc.collect()
         gc.freeze()
-        log.debug("gc: %d objects frozen in %.1f ms", gc.get_freeze_count(),
-                  (time.monotonic() - started) * 1e3)
+        if log.isEnabledFor(logging.DEBUG):  # get_freeze_count() walks every frozen object
+            log.debug("gc: %d objects frozen in %.1f ms", gc.get_freeze_count(),
+                      (time.monotonic() - started) * 1e3)
+
+    async def _gc_loop(self) -> None:
+        """With manage_gc: the periodic collection (cyclic garbage of associations, tasks
+        and errors is reclaimed even when no session changes)."""
+        while True:
+            await asyncio.sleep(self.config.gc_interval)
+            self._collect()
 
     def _new_seid(self) -> int:
         while True:
             seid = next(self._seids)
-            if seid not in self.sessions and seid not in self._locks:
+            if seid not in self.sessions and seid not in self._busy:
                 return seid
 
     def _f_seid(self, seid: int) -> FSeid:
@@ -540,19 +554,249 @@ class Agent:
             return self.config.node_id
         return self.config.alloc.endpoints[0].ipv4
 
-    async def _apply(self, plan: Plan, txn_commit: Callable[[], None],
-                     txn_abort: Callable[[], None]) -> Applied:
-        try:
-            applied = await self.applier.apply(plan)
-        except BaseException:
-            txn_abort()
-            raise
-        txn_commit()
-        await self._send_end_markers(plan)
-        return applied
+    # ------------------------------------------------------------------ sessions
+    #
+    # Session requests run without a task each (at thousands of requests a second the
+    # task, lock and future per request cost as much as compiling it). A request is
+    # compiled when it arrives; its plan joins the applier's batch of this loop turn; the
+    # plan's completion callback commits or aborts the allocations, updates the session
+    # table and hands the response to the node. The requests of one session run one at
+    # a time in arrival order (_exclusive / _release); those of different sessions share
+    # one batched map write.
 
-    async def _send_end_markers(self, plan: Plan) -> None:
-        for em in plan.end_markers:
+    def _exclusive(self, seid: int, job: Callable[[], None]) -> None:
+        """Run ``job`` now if no request of ``seid`` is in progress, else after those.
+        Every job calls ``_release(seid)`` exactly once, when it is done."""
+        waiting = self._busy.get(seid)
+        if waiting is not None:
+            waiting.append(job)
+            return
+        self._busy[seid] = []
+        job()
+
+    def _release(self, seid: int) -> None:
+        waiting = self._busy.get(seid)
+        if waiting:
+            waiting.pop(0)()
+        else:
+            self._busy.pop(seid, None)
+
+    def _session_request(self, event: RequestReceived) -> None:
+        msg = event.message
+        if isinstance(msg, SessionEstablishmentRequest):
+            seid = self._new_seid()
+            self._exclusive(seid, functools.partial(self._establish, event, seid))
+        elif isinstance(msg, SessionModificationRequest):
+            seid = msg.seid or 0
+            self._exclusive(seid, functools.partial(self._modify, event, seid))
+        else:
+            seid = msg.seid or 0
+            self._exclusive(seid, functools.partial(self._delete, seid, event, None))
+
+    def _rejection(self, what: str, exc: BaseException) -> tuple[Cause, dict[str, Any]]:
+        """The Cause (and Offending IE / Failed Rule ID) answering a failed request."""
+        if isinstance(exc, ControlError):
+            log.info("%s rejected: %s", what, exc)
+            return exc.cause, {"offending_ie": offending_ie(exc.offending_ie),
+                               "failed_rule_id": failed_rule_id(exc)}
+        log.error("%s failed", what, exc_info=exc)
+        return Cause.SYSTEM_FAILURE, {}
+
+    def _unknown_session(self, event: RequestReceived, seid: int) -> bool:
+        """Answer Session context not found if ``seid`` is not a session of this peer."""
+        session = self.sessions.get(seid)
+        if session is not None and session.peer == event.peer[0]:
+            return False
+        msg = event.message
+        log.info("%s for unknown SEID %#018x from %s", type(msg).__name__, seid, event.peer)
+        cls = (SessionDeletionResponse if isinstance(msg, SessionDeletionRequest)
+               else SessionModificationResponse)
+        self._respond(event, cls(0, Cause.SESSION_CONTEXT_NOT_FOUND, seid=0))
+        return True
+
+    def _establish(self, event: RequestReceived, seid: int) -> None:
+        msg = event.message
+        assert isinstance(msg, SessionEstablishmentRequest)
+        remote = msg.cp_f_seid
+        what = f"session establishment from {event.peer}"
+
+        def reject(exc: BaseException) -> None:
+            cause, extra = self._rejection(what, exc)
+            self._respond(event, SessionEstablishmentResponse(0, self._node_id, cause,
+                                                              seid=remote.seid, **extra))
+
+        base = Session(local_seid=seid, remote_seid=remote.seid, peer=sys.intern(event.peer[0]),
+                       remote_ipv4=remote.ipv4, remote_ipv6=remote.ipv6,
+                       fq_csids=csid_set(msg.fq_csid))
+        rules = cc.SessionRules(create_pdr=msg.create_pdr, create_far=msg.create_far,
+                                create_qer=msg.create_qer, create_urr=msg.create_urr)
+        txn = self.alloc.begin()
+        try:
+            result = cc.establish(seid, base, rules, self.alloc, txn)  # aborts txn on failure
+        except Exception as exc:
+            self._release(seid)
+            reject(exc)
+            return
+
+        def done(applied: Applied | None, error: BaseException | None) -> None:
+            try:
+                if error is not None:
+                    txn.abort()
+                    reject(error)
+                    return
+                txn.commit()
+                session = result.session
+                assert session is not None
+                self.sessions[seid] = session
+                self.stats.sessions_established += 1
+                self._changed()
+                log.info("%s established: %d PDRs", session, len(session.pdrs))
+                self._respond(event, SessionEstablishmentResponse(
+                    msg.sequence, self._node_id, Cause.REQUEST_ACCEPTED,
+                    up_f_seid=self._f_seid(seid),
+                    created_pdr=tuple(created_pdr(c) for c in result.created
+                                      if c.f_teid or c.ue_v4 or c.ue_v6),
+                    seid=remote.seid))
+            finally:
+                self._release(seid)
+
+        self.applier.submit(result.plan, done)
+
+    def _modify(self, event: RequestReceived, seid: int) -> None:
+        msg = event.message
+        assert isinstance(msg, SessionModificationRequest)
+        if self._unknown_session(event, seid):
+            self._release(seid)
+            return
+        old = self.sessions[seid]
+        what = f"{old} modification"
+        remote_seid = old.remote_seid
+
+        def reject(exc: BaseException) -> None:
+            cause, extra = self._rejection(what, exc)
+            self._respond(event, SessionModificationResponse(0, cause, seid=remote_seid,
+                                                             **extra))
+
+        session = old
+        if msg.cp_f_seid is not None:  # the SMF moved the session (TS 29.244 7.5.4)
+            session = with_remote_seid(session, msg.cp_f_seid)
+        if msg.fq_csid:
+            session = dataclasses.replace(session, fq_csids=csid_set(msg.fq_csid))
+        rules = cc.SessionRules(
+            create_pdr=msg.create_pdr, create_far=msg.create_far,
+            create_qer=msg.create_qer, create_urr=msg.create_urr,
+            update_pdr=msg.update_pdr, update_far=msg.update_far,
+            update_qer=msg.update_qer, update_urr=msg.update_urr,
+            remove_pdr=msg.remove_pdr, remove_far=msg.remove_far,
+            remove_qer=msg.remove_qer, remove_urr=msg.remove_urr,
+        )
+        # Usage reports: removed URRs (final) and queried ones (TS 29.244 7.5.4, 5.2.2.3).
+        removed_urrs = {r.urr_id for r in msg.remove_urr}
+        queried = {q.urr_id for q in msg.query_urr}
+        if msg.pfcpsmreq_flags is not None and msg.pfcpsmreq_flags & PfcpsmReqFlags.QAURR:
+            queried |= set(session.urrs)
+        txn = self.alloc.begin()
+        try:
+            result = cc.modify(session, rules, self.alloc, txn)  # aborts txn on failure
+            new = result.session
+            assert new is not None
+            queried &= set(new.urrs)
+            plan = result.plan
+            reads = urr_slots(session, removed_urrs) | urr_slots(new, queried)
+            if reads:
+                plan = dataclasses.replace(plan, reads=tuple(sorted(reads | set(plan.reads))))
+        except Exception as exc:
+            txn.abort()
+            self._release(seid)
+            reject(exc)
+            return
+
+        def done(applied: Applied | None, error: BaseException | None) -> None:
+            nonlocal new
+            try:
+                if error is not None:
+                    txn.abort()
+                    reject(error)
+                    return
+                assert applied is not None and new is not None
+                txn.commit()
+                self._end_markers.extend(plan.end_markers)
+                final, _ = report(session, applied.counters, removed_urrs)
+                current, updated = report(new, applied.counters, queried)
+                if updated:
+                    new = dataclasses.replace(new, urrs=frozen({**new.urrs, **updated}))
+                self.sessions[seid] = new
+                self.stats.sessions_modified += 1
+                self._changed()
+                reports = tuple(
+                    [usage_report(UsageReportSmr, u, UsageReportTrigger.TERMR) for u in final]
+                    + [usage_report(UsageReportSmr, u, UsageReportTrigger.IMMER)
+                       for u in current])
+                self._respond(event, SessionModificationResponse(
+                    0, Cause.REQUEST_ACCEPTED,
+                    created_pdr=tuple(created_pdr(c) for c in result.created
+                                      if c.f_teid or c.ue_v4 or c.ue_v6),
+                    usage_report=reports, seid=session.remote_seid))
+            finally:
+                self._release(seid)
+
+        self.applier.submit(plan, done)
+
+    def _delete(self, seid: int, event: RequestReceived | None,
+                future: asyncio.Future[bool] | None) -> None:
+        """Delete a session: for a Deletion Request (``event``) or a purge (``future``)."""
+        if event is not None and self._unknown_session(event, seid):
+            self._release(seid)
+            return
+        session = self.sessions.get(seid)
+        if session is None:  # purged meanwhile
+            self._release(seid)
+            if future is not None and not future.done():
+                future.set_result(False)
+            return
+        remote_seid = session.remote_seid
+
+        def fail(exc: BaseException) -> None:
+            cause, _ = self._rejection(f"{session} deletion", exc)
+            if event is not None:
+                self._respond(event, SessionDeletionResponse(0, cause, seid=remote_seid))
+            if future is not None and not future.done():
+                future.set_exception(exc)
+
+        txn = self.alloc.begin()
+        try:
+            result = cc.delete(session, txn)
+        except Exception as exc:
+            txn.abort()
+            self._release(seid)
+            fail(exc)
+            return
+
+        def done(applied: Applied | None, error: BaseException | None) -> None:
+            try:
+                if error is not None:
+                    txn.abort()
+                    fail(error)
+                    return
+                assert applied is not None
+                txn.commit()
+                del self.sessions[seid]
+                self.stats.sessions_deleted += 1
+                log.info("%s deleted", session)
+                if event is not None:
+                    reports = tuple(usage_report(UsageReportSdr, u, UsageReportTrigger.TERMR)
+                                    for u in usage_by_urr(session, applied.counters))
+                    self._respond(event, SessionDeletionResponse(
+                        0, Cause.REQUEST_ACCEPTED, usage_report=reports, seid=remote_seid))
+                if future is not None and not future.done():
+                    future.set_result(True)
+            finally:
+                self._release(seid)
+
+        self.applier.submit(result.plan, done)
+
+    async def _send_end_markers(self, markers: Iterable[EndMarker]) -> None:
+        for em in markers:
             if self._gtpu is None:
                 log.warning("End Marker for TEID %#010x to %s not sent: no GTP-U socket",
                             em.teid, em.peer)
@@ -565,123 +809,6 @@ class Agent:
                 continue
             self.stats.end_markers_sent += 1
             log.info("End Marker sent to %s for TEID %#010x", em.peer, em.teid)
-
-    async def _establish(self, msg: SessionEstablishmentRequest, peer: Address) -> Message:
-        seid = self._new_seid()
-        remote = msg.cp_f_seid
-        base = Session(local_seid=seid, remote_seid=remote.seid, peer=sys.intern(peer[0]),
-                       remote_ipv4=remote.ipv4, remote_ipv6=remote.ipv6,
-                       fq_csids=csid_set(msg.fq_csid))
-        rules = cc.SessionRules(create_pdr=msg.create_pdr, create_far=msg.create_far,
-                                create_qer=msg.create_qer, create_urr=msg.create_urr)
-        async with self._lock(seid):
-            txn = self.alloc.begin()
-            try:
-                result = cc.establish(seid, base, rules, self.alloc, txn)
-                await self._apply(result.plan, txn.commit, txn.abort)
-            except ControlError as exc:
-                log.info("session establishment from %s rejected: %s", peer, exc)
-                return SessionEstablishmentResponse(
-                    0, self._node_id, exc.cause, offending_ie=offending_ie(exc.offending_ie),
-                    failed_rule_id=failed_rule_id(exc), seid=remote.seid)
-            assert result.session is not None
-            self.sessions[seid] = result.session
-        self.stats.sessions_established += 1
-        self._since_freeze += 1
-        if self._since_freeze == self.config.gc_freeze_every:
-            self._freeze_sessions()
-        log.info("%s established: %d PDRs", result.session, len(result.session.pdrs))
-        return SessionEstablishmentResponse(  # the request's sequence: the node keeps it
-            msg.sequence, self._node_id, Cause.REQUEST_ACCEPTED, up_f_seid=self._f_seid(seid),
-            created_pdr=tuple(created_pdr(c) for c in result.created if c.f_teid or
-                              c.ue_v4 or c.ue_v6),
-            seid=remote.seid)
-
-    async def _session_request(self, msg: SessionModificationRequest | SessionDeletionRequest,
-                               peer: Address) -> Message:
-        seid = msg.seid or 0
-        session = self.sessions.get(seid)
-        if session is None or session.peer != peer[0]:
-            log.info("%s for unknown SEID %#018x from %s", type(msg).__name__, seid, peer)
-            if isinstance(msg, SessionDeletionRequest):
-                return SessionDeletionResponse(0, Cause.SESSION_CONTEXT_NOT_FOUND, seid=0)
-            return SessionModificationResponse(0, Cause.SESSION_CONTEXT_NOT_FOUND, seid=0)
-        if isinstance(msg, SessionDeletionRequest):
-            try:
-                return await self._delete(seid)
-            except ControlError as exc:
-                return SessionDeletionResponse(0, exc.cause, seid=session.remote_seid)
-        return await self._modify(seid, msg)
-
-    async def _modify(self, seid: int, msg: SessionModificationRequest) -> Message:
-        async with self._lock(seid):
-            session = self.sessions.get(seid)
-            if session is None:
-                return SessionModificationResponse(0, Cause.SESSION_CONTEXT_NOT_FOUND, seid=0)
-            if msg.cp_f_seid is not None:  # the SMF moved the session (TS 29.244 7.5.4)
-                session = with_remote_seid(session, msg.cp_f_seid)
-            if msg.fq_csid:
-                session = dataclasses.replace(session, fq_csids=csid_set(msg.fq_csid))
-            rules = cc.SessionRules(
-                create_pdr=msg.create_pdr, create_far=msg.create_far,
-                create_qer=msg.create_qer, create_urr=msg.create_urr,
-                update_pdr=msg.update_pdr, update_far=msg.update_far,
-                update_qer=msg.update_qer, update_urr=msg.update_urr,
-                remove_pdr=msg.remove_pdr, remove_far=msg.remove_far,
-                remove_qer=msg.remove_qer, remove_urr=msg.remove_urr,
-            )
-            # Usage reports: removed URRs (final) and queried ones (TS 29.244 7.5.4, 5.2.2.3).
-            removed_urrs = {r.urr_id for r in msg.remove_urr}
-            queried = {q.urr_id for q in msg.query_urr}
-            if msg.pfcpsmreq_flags is not None and msg.pfcpsmreq_flags & PfcpsmReqFlags.QAURR:
-                queried |= set(session.urrs)
-            txn = self.alloc.begin()
-            try:
-                result = cc.modify(session, rules, self.alloc, txn)
-                new = result.session
-                assert new is not None
-                queried &= set(new.urrs)
-                reads = (urr_slots(session, removed_urrs) | urr_slots(new, queried)
-                         | set(result.plan.reads))
-                plan = dataclasses.replace(result.plan, reads=tuple(sorted(reads)))
-                applied = await self._apply(plan, txn.commit, txn.abort)
-            except ControlError as exc:
-                log.info("%s modification rejected: %s", session, exc)
-                return SessionModificationResponse(
-                    0, exc.cause, offending_ie=offending_ie(exc.offending_ie),
-                    failed_rule_id=failed_rule_id(exc), seid=session.remote_seid)
-            final, _ = report(session, applied.counters, removed_urrs)
-            current, updated = report(new, applied.counters, queried)
-            if updated:
-                new = dataclasses.replace(new, urrs=frozen({**new.urrs, **updated}))
-            self.sessions[seid] = new
-        self.stats.sessions_modified += 1
-        reports = tuple(
-            [usage_report(UsageReportSmr, u, UsageReportTrigger.TERMR) for u in final]
-            + [usage_report(UsageReportSmr, u, UsageReportTrigger.IMMER) for u in current]
-        )
-        return SessionModificationResponse(
-            0, Cause.REQUEST_ACCEPTED,
-            created_pdr=tuple(created_pdr(c) for c in result.created if c.f_teid or
-                              c.ue_v4 or c.ue_v6),
-            usage_report=reports,
-            seid=session.remote_seid)
-
-    async def _delete(self, seid: int) -> SessionDeletionResponse:
-        async with self._lock(seid):
-            session = self.sessions.get(seid)
-            if session is None:
-                return SessionDeletionResponse(0, Cause.SESSION_CONTEXT_NOT_FOUND, seid=0)
-            txn = self.alloc.begin()
-            result = cc.delete(session, txn)
-            applied = await self._apply(result.plan, txn.commit, txn.abort)
-            del self.sessions[seid]
-        self.stats.sessions_deleted += 1
-        reports = tuple(usage_report(UsageReportSdr, u, UsageReportTrigger.TERMR)
-                        for u in usage_by_urr(session, applied.counters))
-        log.info("%s deleted", session)
-        return SessionDeletionResponse(0, Cause.REQUEST_ACCEPTED, usage_report=reports,
-                                       seid=session.remote_seid)
 
     async def _session_set_deletion(self, msg: SessionSetDeletionRequest,
                                     peer: Address) -> Message:

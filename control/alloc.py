@@ -15,7 +15,7 @@ import ipaddress
 import logging
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from control.errors import ResourceExhausted
@@ -91,6 +91,12 @@ class SlotPool(Pool[int]):
         self._count = 0
 
     def take(self, acceptable: Callable[[int], bool] | None = None) -> int:
+        value = self._fresh
+        if acceptable is None and value < self._size:  # the common case, straight-line
+            self._fresh = value + 1
+            self._flags[value] = 1
+            self._count += 1
+            return value
         skipped: list[int] = []
         try:
             while True:
@@ -137,6 +143,15 @@ class TeidPool(SlotPool):
         self._gen = bytearray(self._size)
 
     def take(self, acceptable: Callable[[int], bool] | None = None) -> int:
+        index = self._fresh
+        if index < self._size:  # a fresh index whose current TEID is acceptable: no search
+            teid = self._gen[index] << TEID_INDEX_BITS | index
+            if teid != 0 and (acceptable is None or acceptable(teid)):
+                self._fresh = index + 1
+                self._flags[index] = 1
+                self._count += 1
+                return teid
+
         def ok(index: int) -> bool:
             gen = self._gen[index]
             for _ in range(256):
@@ -254,12 +269,24 @@ class Allocator:
                 self.ue_v6[ni] = v6_prefix_pool(f"UE IPv6 pool {ni or 'default'}", pool.ipv6)
         # Which session (local SEID) owns each key of the PDR maps.
         self.key_owners: dict[bytes, int] = {}  # owner_key(...) -> local SEID
+        self._endpoints: dict[tuple[int, str | None], EndpointConfig | None] = {}
 
     def begin(self) -> AllocTxn:
         return AllocTxn(self)
 
     def endpoint(self, interface: int, network_instance: str | None) -> EndpointConfig | None:
         """Our GTP-U address for a PFCP interface and network instance (exact instance first)."""
+        key = (interface, network_instance)
+        try:
+            return self._endpoints[key]
+        except KeyError:
+            pass
+        if len(self._endpoints) > 4096:  # network instances come from the peer: bounded
+            self._endpoints.clear()
+        ep = self._endpoints[key] = self._endpoint(interface, network_instance)
+        return ep
+
+    def _endpoint(self, interface: int, network_instance: str | None) -> EndpointConfig | None:
         fallback = None
         for ep in self.config.endpoints:
             if ep.interface != interface:
@@ -271,34 +298,49 @@ class Allocator:
         return fallback
 
 
-@dataclass(slots=True)
 class AllocTxn:
-    """Allocations and releases of one request, undone or made effective together."""
+    """Allocations and releases of one request, undone or made effective together.
 
-    alloc: Allocator
-    _taken: list[tuple[Pool[object], object]] = field(default_factory=list)
-    _to_give: list[tuple[Pool[object], object]] = field(default_factory=list)
-    _claimed: list[bytes] = field(default_factory=list)
-    _to_unclaim: list[bytes] = field(default_factory=list)
-    _done: bool = False
+    Both logs are flat lists of (pool, value) pairs, pool None for a key of
+    ``key_owners`` (claimed, or to unclaim): a few objects per request, not one per entry."""
+
+    __slots__ = ("_done", "_later", "_log", "alloc")
+
+    def __init__(self, alloc: Allocator) -> None:
+        self.alloc = alloc
+        self._done = False
+        self._log: list[object] = []  # taken values and claimed keys: undone by abort()
+        self._later: list[object] | None = None  # releases: done by commit()
 
     def _take(self, pool: Pool[T], acceptable: Callable[[T], bool] | None = None) -> T:
         value = pool.take(acceptable)
-        self._taken.append((pool, value))  # type: ignore[arg-type]
+        self._log += (pool, value)
         return value
 
-    def _give_later(self, pool: Pool[T], value: T) -> None:
-        self._to_give.append((pool, value))  # type: ignore[arg-type]
+    def _give_later(self, pool: Pool[T] | None, value: object) -> None:
+        if self._later is None:
+            self._later = [pool, value]
+        else:
+            self._later += (pool, value)
 
     # --- slots -------------------------------------------------------------
     def pdr_slot(self) -> int:
-        return self._take(self.alloc.pdr_slots)
+        pool = self.alloc.pdr_slots
+        value = pool.take()
+        self._log += (pool, value)
+        return value
 
     def far_slot(self) -> int:
-        return self._take(self.alloc.far_slots)
+        pool = self.alloc.far_slots
+        value = pool.take()
+        self._log += (pool, value)
+        return value
 
     def qer_slot(self) -> int:
-        return self._take(self.alloc.qer_slots)
+        pool = self.alloc.qer_slots
+        value = pool.take()
+        self._log += (pool, value)
+        return value
 
     def release_pdr_slot(self, slot: int) -> None:
         self._give_later(self.alloc.pdr_slots, slot)
@@ -314,7 +356,7 @@ class AllocTxn:
         """A TEID no session holds in ``uplink_map`` (an SMF may choose TEIDs that look like
         ours): ownership of a TEID is claimed under that map's key whatever map it is in."""
         owners = self.alloc.key_owners
-        tag = owner_key((uplink_map, b""))
+        tag = _MAP_TAGS.get(uplink_map) or owner_key((uplink_map, b""))
         return self._take(self.alloc.teids,
                           lambda t: tag + t.to_bytes(4, "big") not in owners)
 
@@ -352,32 +394,44 @@ class AllocTxn:
     # --- key ownership --------------------------------------------------------
     def claim_key(self, key: KeyId, seid: int) -> bool:
         """Claim a PDR map key for a session; False if another session holds it."""
-        okey = owner_key(key)
-        owner = self.alloc.key_owners.get(okey)
+        tag = _MAP_TAGS.get(key[0])
+        okey = tag + key[1] if tag is not None else owner_key(key)
+        owners = self.alloc.key_owners
+        owner = owners.get(okey)
         if owner is not None:
             return owner == seid
-        self.alloc.key_owners[okey] = seid
-        self._claimed.append(okey)
+        owners[okey] = seid
+        self._log += (None, okey)
         return True
 
     def unclaim_key(self, key: KeyId) -> None:
-        self._to_unclaim.append(owner_key(key))
+        self._give_later(None, owner_key(key))
 
     # --- outcome ---------------------------------------------------------------
     def commit(self) -> None:
         if self._done:
             return
         self._done = True
-        for pool, value in self._to_give:
-            pool.give(value)
-        for key in self._to_unclaim:
-            self.alloc.key_owners.pop(key, None)
+        later = self._later
+        if later is None:
+            return
+        owners = self.alloc.key_owners
+        for i in range(0, len(later), 2):
+            pool, value = later[i], later[i + 1]
+            if pool is None:
+                owners.pop(value, None)  # type: ignore[call-overload]
+            else:
+                pool.give(value)  # type: ignore[attr-defined]
 
     def abort(self) -> None:
         if self._done:
             return
         self._done = True
-        for pool, value in reversed(self._taken):
-            pool.give(value)
-        for key in self._claimed:
-            self.alloc.key_owners.pop(key, None)
+        log_ = self._log
+        owners = self.alloc.key_owners
+        for i in range(len(log_) - 2, -1, -2):
+            pool, value = log_[i], log_[i + 1]
+            if pool is None:
+                owners.pop(value, None)  # type: ignore[call-overload]
+            else:
+                pool.give(value)  # type: ignore[attr-defined]

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -151,33 +151,51 @@ def combine(plans: Sequence[Plan]) -> Plan:
     )
 
 
-class CoalescingApplier:
-    """Applies the plans submitted in one event-loop turn as one batched write.
+Done = Callable[[Applied | None, BaseException | None], None]
 
-    asyncio reads one datagram per loop iteration, so the requests of a burst reach
-    the applier one iteration apart. The flush therefore waits while new plans keep
-    arriving from one iteration to the next (at most ``max_defers`` iterations and
-    ``max_batch`` plans): a burst becomes one write, a lone request waits one iteration.
+
+class CoalescingApplier:
+    """Applies the plans submitted during one event-loop turn as one batched write.
+
+    ``submit(plan, done)`` queues a plan; ``done(applied, None)`` or ``done(None, error)``
+    is called when it has been applied or rejected (synchronously, from the flush). The
+    flush runs once the loop has gone a turn without new plans arriving (at most
+    ``max_defers`` turns and ``max_batch`` plans): a burst becomes one write, a lone
+    request waits one turn. ``await apply(plan)`` is the same for coroutines.
+    ``on_flushed`` (if set) is called after each flush, once every ``done`` has run.
     """
 
     def __init__(self, writer: MapWriter, *, max_batch: int = 256, max_defers: int = 32) -> None:
         self.writer = writer
         self.max_batch = max_batch
         self.max_defers = max_defers
-        self._pending: list[tuple[Plan, asyncio.Future[Applied]]] = []
+        self.on_flushed: Callable[[], None] | None = None
+        self._pending: list[tuple[Plan, Done]] = []
         self._scheduled = False
         self._seen = 0
         self._defers = 0
         self.batches = 0  # combined writes done (for tests and metrics)
         self.fallbacks = 0  # combined writes that failed and were split
 
-    async def apply(self, plan: Plan) -> Applied:
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Applied] = loop.create_future()
-        self._pending.append((plan, future))
+    def submit(self, plan: Plan, done: Done) -> None:
+        self._pending.append((plan, done))
         if not self._scheduled:
             self._scheduled = True
-            loop.call_soon(self._flush)
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    async def apply(self, plan: Plan) -> Applied:
+        future: asyncio.Future[Applied] = asyncio.get_running_loop().create_future()
+
+        def done(applied: Applied | None, error: BaseException | None) -> None:
+            if future.cancelled():
+                return
+            if error is not None:
+                future.set_exception(error)
+            else:
+                assert applied is not None
+                future.set_result(applied)
+
+        self.submit(plan, done)
         return await future
 
     def _flush(self) -> None:
@@ -190,8 +208,14 @@ class CoalescingApplier:
         self._scheduled = False
         self._seen = self._defers = 0
         pending, self._pending = self._pending, []
-        if not pending:
-            return
+        try:
+            if pending:
+                self._apply(pending)
+        finally:
+            if self.on_flushed is not None:
+                self.on_flushed()
+
+    def _apply(self, pending: list[tuple[Plan, Done]]) -> None:
         self.batches += 1
         if len(pending) > 1:
             try:
@@ -201,21 +225,26 @@ class CoalescingApplier:
                 log.info("combined write of %d plans failed; applying them one by one",
                          len(pending))
             else:
-                for plan, future in pending:
-                    if not future.cancelled():
-                        future.set_result(Applied(
-                            {s: applied.counters[s] for s in plan.reads if s in applied.counters}
-                        ))
+                counters = applied.counters
+                for plan, done in pending:
+                    _call(done, Applied({s: counters[s] for s in plan.reads if s in counters}),
+                          None)
                 return
-        for plan, future in pending:
+        for plan, done in pending:
             try:
                 result = apply_plan(self.writer, plan)
             except Exception as exc:
-                if not future.cancelled():
-                    future.set_exception(exc)
+                _call(done, None, exc)
             else:
-                if not future.cancelled():
-                    future.set_result(result)
+                _call(done, result, None)
+
+
+def _call(done: Done, applied: Applied | None, error: BaseException | None) -> None:
+    """Run a completion callback; one that fails must not keep the others from running."""
+    try:
+        done(applied, error)
+    except Exception:
+        log.exception("plan completion callback failed")
 
 
 def check_kinds(ops: Sequence[MapOp]) -> None:

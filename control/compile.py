@@ -29,7 +29,7 @@ import ipaddress
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 from control.alloc import Allocator, AllocTxn
 from control.errors import ResourceExhausted, RuleError
@@ -42,15 +42,19 @@ from control.layout import (
     MapName,
     Ohr,
     Qer,
+    pack_far,
+    pack_qer,
 )
 from control.plan import EndMarker, Plan
-from control.render import diff
+from control.render import diff, install, remember_packed
 from control.session import (
+    EMPTY,
     FarState,
     ForwardingState,
     LocalFTeid,
     PdrState,
     QerState,
+    RuleMap,
     Session,
     UrrState,
     frozen,
@@ -95,15 +99,19 @@ _OHR = {
 _FAST_PATH_ACTIONS = 0x1F  # DROP FORW BUFF NOCP DUPL: the bits struct far carries
 
 
-@fast_init
-@dataclass(frozen=True, slots=True)
-class CreatedInfo:
-    """What the UPF chose for a PDR (goes into the Created PDR IE, TS 29.244 7.5.3.2)."""
+class CreatedInfo(NamedTuple):
+    """What the UPF chose for a PDR (goes into the Created PDR IE, TS 29.244 7.5.3.2).
+
+    A NamedTuple: built for every PDR, and one that chose nothing holds no object the GC
+    has to track."""
 
     pdr_id: int
     f_teid: LocalFTeid | None = None
     ue_v4: ipaddress.IPv4Address | None = None
     ue_v6: ipaddress.IPv6Network | None = None
+
+
+_new_created = functools.partial(tuple.__new__, CreatedInfo)
 
 
 @fast_init
@@ -150,7 +158,8 @@ _SHARED_MAX = 1 << 16
 def _shared(value: V) -> V:
     """One instance per distinct immutable value: most sessions hold equal FARs, QERs and
     URRs (the same forwarding towards the core, the same QoS); sharing them saves hundreds
-    of bytes per session. The table is bounded (cleared when full)."""
+    of bytes per session. The table is bounded (cleared when full). Keys should hash in C
+    (tuples of ints and strings): a dataclass's __hash__ is Python code."""
     got = _SHARED.get(value)
     if got is None:
         if len(_SHARED) >= _SHARED_MAX:
@@ -158,6 +167,55 @@ def _shared(value: V) -> V:
         _SHARED[value] = value
         return value
     return got  # type: ignore[return-value]
+
+
+# FAR and QER values interned by their packed bytes (hashed in C): equal values are one
+# object, and render() finds its bytes by identity instead of packing it again.
+_FARS_BY_RAW: dict[bytes, Far] = {}
+_QERS_BY_RAW: dict[bytes, Qer] = {}
+_FWD_BY_KEY: dict[tuple[int, str | None, int], ForwardingState] = {}
+_URR_BY_KEY: dict[tuple[int, int, int], UrrState] = {}
+
+
+def _far_of(raw: bytes) -> Far:
+    far = _FARS_BY_RAW.get(raw)
+    if far is None:
+        if len(_FARS_BY_RAW) >= _SHARED_MAX:
+            _FARS_BY_RAW.clear()
+        far = _FARS_BY_RAW[raw] = Far.unpack(raw)
+        remember_packed(far, raw)
+    return far
+
+
+def _qer_of(raw: bytes) -> Qer:
+    qer = _QERS_BY_RAW.get(raw)
+    if qer is None:
+        if len(_QERS_BY_RAW) >= _SHARED_MAX:
+            _QERS_BY_RAW.clear()
+        qer = _QERS_BY_RAW[raw] = Qer.unpack(raw)
+        remember_packed(qer, raw)
+    return qer
+
+
+# Identical decoded IEs may be the very same object across requests (the decoder may
+# intern them): what depends only on the IE (and the allocator's configuration) is
+# memoised by identity. Each entry keeps its IE alive, so an id is never reused while
+# its entry exists.
+_BY_IE: dict[int, tuple[object, object, object]] = {}
+_BY_IE_MAX = 512  # interned IEs are few; others must not be kept alive for long
+
+
+def _memo_get(ie: object, alloc: Allocator) -> object:
+    got = _BY_IE.get(id(ie))
+    if got is not None and got[0] is ie and got[1] is alloc:
+        return got[2]
+    return None
+
+
+def _memo_put(ie: object, alloc: Allocator, value: object) -> None:
+    if len(_BY_IE) >= _BY_IE_MAX:
+        _BY_IE.clear()
+    _BY_IE[id(ie)] = (ie, alloc, value)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -261,21 +319,11 @@ def _build_pdr(ctx: _Ctx, pdr_id: int, precedence: int, pdi: Pdi,
         # destination whatever the S/D flag says (some SMFs leave it clear).
         is_dst = True
     return PdrState(
-        pdr_id=pdr_id,
-        precedence=precedence,
-        slot=slot,
-        source_interface=source,
-        network_instance=ni,
-        f_teid=f_teid,
-        ue_v4=v4,
-        ue_v6=v6,
-        ue_is_destination=is_dst,
-        ohr=_ohr(ohr, pdr_id),
-        far_id=far_id,
-        qer_ids=_shared(qer_ids),  # tuples of the decoded request: share, do not keep
-        urr_ids=_shared(urr_ids),
-        qfi=pdi.qfi[0] if pdi.qfi else None,
-        sdf_filters=len(pdi.sdf_filter),
+        pdr_id, precedence, slot, source, ni, f_teid, v4, v6, is_dst, _ohr(ohr, pdr_id), far_id,
+        _shared(qer_ids),  # tuples of the decoded request: share, do not keep
+        _shared(urr_ids),
+        pdi.qfi[0] if pdi.qfi else None,
+        len(pdi.sdf_filter),
     )
 
 
@@ -284,48 +332,55 @@ def _build_pdr(ctx: _Ctx, pdr_id: int, precedence: int, pdi: Pdi,
 
 def _forwarding(fp: ForwardingParameters) -> ForwardingState:
     ohc = fp.outer_header_creation
-    return ForwardingState(
-        destination_interface=int(fp.destination_interface),
-        network_instance=_ni(fp.network_instance),
-        ohc_description=int(ohc.description) if ohc is not None else 0,
-        ohc_teid=(ohc.teid or 0) if ohc is not None else 0,
-        ohc_ipv4=ohc.ipv4 if ohc is not None else None,
-        ohc_ipv6=ohc.ipv6 if ohc is not None else None,
-        ohc_port=ohc.port if ohc is not None else None,
-        tos=(fp.transport_level_marking >> 8) & 0xFF if fp.transport_level_marking else 0,
-    )
+    tlm = fp.transport_level_marking
+    tos = (tlm >> 8) & 0xFF if tlm else 0
+    ni = fp.network_instance
+    ni_text = _ni_text(ni.raw) if ni is not None else None
+    if ohc is None:  # towards the core: the same for most sessions, shared
+        key = (int(fp.destination_interface), ni_text, tos)
+        fwd = _FWD_BY_KEY.get(key)
+        if fwd is None:
+            if len(_FWD_BY_KEY) >= _SHARED_MAX:
+                _FWD_BY_KEY.clear()
+            fwd = _FWD_BY_KEY[key] = ForwardingState(key[0], ni_text, tos=tos)
+        return fwd
+    return ForwardingState(int(fp.destination_interface), ni_text, int(ohc.description),
+                           ohc.teid or 0, ohc.ipv4, ohc.ipv6, ohc.port, tos)
+
+
+_FORW = int(ApplyActionBits.FORW)
+_ACCESS = int(DestinationInterface.ACCESS)
+_OHC_GTPU_V4 = int(OuterHeaderCreationDescription.GTP_U_UDP_IPV4)
+_NO_V4 = bytes(4)
+_ENCAP_GTPU = int(Encap.GTPU_IPV4)
+_IF_ACCESS, _IF_CORE, _IF_N9 = int(Iface.ACCESS), int(Iface.CORE), int(Iface.N9)
 
 
 def _far_value(ctx: _Ctx, far_id: int, action: int, fwd: ForwardingState | None) -> Far:
-    bits = ApplyActionBits(action & _FAST_PATH_ACTIONS)
-    if not bits & ApplyActionBits.FORW or fwd is None:
-        if bits & ApplyActionBits.FORW:
+    """The struct far of a FAR (interned: equal values are one object)."""
+    bits = action & _FAST_PATH_ACTIONS
+    if not bits & _FORW or fwd is None:
+        if bits & _FORW:
             raise RuleError(f"FAR {far_id}: FORW without Forwarding Parameters",
                             Cause.CONDITIONAL_IE_MISSING,
                             offending_ie=IEType.FORWARDING_PARAMETERS,
                             failed_rule=(RuleIdType.FAR, far_id))
-        return Far(action=bits)
+        return _far_of(pack_far(bits, 0, 0, 0, _NO_V4, _NO_V4, _NO_V4))
     dst = fwd.destination_interface
     if fwd.ohc_description == 0:
-        iface = Iface.ACCESS if dst == DestinationInterface.ACCESS else Iface.CORE
-        return Far(action=bits, encap=Encap.NONE, tos=fwd.tos, dst_iface=iface)
-    desc = OuterHeaderCreationDescription(fwd.ohc_description)
-    if not desc & OuterHeaderCreationDescription.GTP_U_UDP_IPV4 or fwd.ohc_ipv4 is None:
+        iface = _IF_ACCESS if dst == _ACCESS else _IF_CORE
+        return _far_of(pack_far(bits, 0, fwd.tos, iface, _NO_V4, _NO_V4, _NO_V4))
+    if not fwd.ohc_description & _OHC_GTPU_V4 or fwd.ohc_ipv4 is None:
+        desc = OuterHeaderCreationDescription(fwd.ohc_description)
         raise _fail(RuleIdType.FAR, far_id,
                     f"outer header creation {desc!r} not supported (GTP-U/UDP/IPv4 only)")
-    role = 0 if dst == DestinationInterface.ACCESS else 1
+    role = 0 if dst == _ACCESS else 1
     ep = ctx.alloc.endpoint(role, fwd.network_instance) or ctx.alloc.endpoint(0, None)
     if ep is None:
         raise _fail(RuleIdType.FAR, far_id, f"no local GTP-U address towards interface {dst}")
-    return Far(
-        action=bits,
-        encap=Encap.GTPU_IPV4,
-        tos=fwd.tos,
-        dst_iface=Iface.ACCESS if dst == DestinationInterface.ACCESS else Iface.N9,
-        teid=fwd.ohc_teid,
-        peer_v4=fwd.ohc_ipv4,
-        local_v4=ep.ipv4,
-    )
+    return _far_of(pack_far(bits, _ENCAP_GTPU, fwd.tos, _IF_ACCESS if dst == _ACCESS else _IF_N9,
+                            fwd.ohc_teid.to_bytes(4, "big"), fwd.ohc_ipv4.packed,
+                            ep.ipv4.packed))
 
 
 def _update_forwarding(old: ForwardingState | None, u: UpdateFar) -> ForwardingState | None:
@@ -351,8 +406,41 @@ def _update_forwarding(old: ForwardingState | None, u: UpdateFar) -> ForwardingS
 
 
 def _qer_value(gate_ul: int, gate_dl: int, mbr: tuple[int, int], qfi: int | None) -> Qer:
-    return Qer(gate_ul=gate_ul, gate_dl=gate_dl, qfi=qfi or 0,
-               mbr_ul_kbps=mbr[0], mbr_dl_kbps=mbr[1])
+    return _qer_of(pack_qer(gate_ul, gate_dl, qfi or 0, mbr[0], mbr[1]))
+
+
+def _create_far(ctx: _Ctx, cf: CreateFar) -> FarState:
+    memo: tuple[int, ForwardingState | None, Far] | None
+    memo = _memo_get(cf, ctx.alloc)  # type: ignore[assignment]
+    if memo is None:
+        action = int(cf.apply_action)
+        fp = cf.forwarding_parameters
+        fwd = _forwarding(fp) if fp is not None else None
+        memo = (action, fwd, _far_value(ctx, cf.far_id, action, fwd))
+        _memo_put(cf, ctx.alloc, memo)
+    return FarState(cf.far_id, ctx.txn.far_slot(), *memo)
+
+
+def _create_qer(ctx: _Ctx, cq: CreateQer) -> QerState:
+    value = _memo_get(cq, ctx.alloc)
+    if value is None:
+        mbr = cq.mbr
+        gate = cq.gate_status
+        value = _qer_of(pack_qer(int(gate.ul), int(gate.dl), cq.qfi or 0,
+                                 mbr.ul if mbr else 0, mbr.dl if mbr else 0))
+        _memo_put(cq, ctx.alloc, value)
+    assert isinstance(value, Qer)
+    return QerState(cq.qer_id, ctx.txn.qer_slot(), value)
+
+
+def _create_urr(cu: CreateUrr) -> UrrState:
+    key = (cu.urr_id, int(cu.measurement_method), int(cu.reporting_triggers))
+    urr = _URR_BY_KEY.get(key)
+    if urr is None:
+        if len(_URR_BY_KEY) >= _SHARED_MAX:
+            _URR_BY_KEY.clear()
+        urr = _URR_BY_KEY[key] = UrrState(*key)
+    return urr
 
 
 # ---------------------------------------------------------------------------- the compiler
@@ -368,10 +456,10 @@ def _check_unique(ids: Iterable[int], rule: RuleIdType) -> None:
 
 def _apply_rules(ctx: _Ctx, old: Session, rules: SessionRules
                  ) -> tuple[Session, tuple[CreatedInfo, ...], tuple[EndMarker, ...]]:
-    pdrs: dict[int, PdrState] = dict(old.pdrs)
-    fars: dict[int, FarState] = dict(old.fars)
-    qers: dict[int, QerState] = dict(old.qers)
-    urrs: dict[int, UrrState] = dict(old.urrs)
+    pdrs: dict[int, PdrState] = dict(old.pdrs.items())  # (dict(Mapping) is slow)
+    fars: dict[int, FarState] = dict(old.fars.items())
+    qers: dict[int, QerState] = dict(old.qers.items())
+    urrs: dict[int, UrrState] = dict(old.urrs.items())
     if old.ue_v4_allocs:  # (dict.update of a non-dict Mapping is slow even when empty)
         ctx.ue_v4.update(old.ue_v4_allocs.items())
     if old.ue_v6_allocs:
@@ -399,21 +487,15 @@ def _apply_rules(ctx: _Ctx, old: Session, rules: SessionRules
     for cf in rules.create_far:
         if cf.far_id in fars:
             raise _fail(RuleIdType.FAR, cf.far_id, "FAR already exists")
-        fwd = _shared(_forwarding(cf.forwarding_parameters)) if cf.forwarding_parameters \
-            else None
-        value = _shared(_far_value(ctx, cf.far_id, int(cf.apply_action), fwd))
-        fars[cf.far_id] = FarState(cf.far_id, ctx.txn.far_slot(), int(cf.apply_action), fwd, value)
+        fars[cf.far_id] = _create_far(ctx, cf)
     for cq in rules.create_qer:
         if cq.qer_id in qers:
             raise _fail(RuleIdType.QER, cq.qer_id, "QER already exists")
-        mbr = (cq.mbr.ul, cq.mbr.dl) if cq.mbr else (0, 0)
-        qv = _shared(_qer_value(int(cq.gate_status.ul), int(cq.gate_status.dl), mbr, cq.qfi))
-        qers[cq.qer_id] = QerState(cq.qer_id, ctx.txn.qer_slot(), qv)
+        qers[cq.qer_id] = _create_qer(ctx, cq)
     for cu in rules.create_urr:
         if cu.urr_id in urrs:
             raise _fail(RuleIdType.URR, cu.urr_id, "URR already exists")
-        urrs[cu.urr_id] = _shared(UrrState(cu.urr_id, int(cu.measurement_method),
-                                           int(cu.reporting_triggers)))
+        urrs[cu.urr_id] = _create_urr(cu)
     created: list[CreatedInfo] = []
     for cp in rules.create_pdr:
         if cp.pdr_id in pdrs:
@@ -430,8 +512,7 @@ def _apply_rules(ctx: _Ctx, old: Session, rules: SessionRules
             raise _fail(RuleIdType.FAR, uf.far_id, "no such FAR")
         action = int(uf.apply_action) if uf.apply_action is not None else old_far.apply_action
         fwd = _update_forwarding(old_far.forwarding, uf)
-        fwd = _shared(fwd) if fwd is not None else None
-        value = _shared(_far_value(ctx, uf.far_id, action, fwd))
+        value = _far_value(ctx, uf.far_id, action, fwd)
         fars[uf.far_id] = FarState(uf.far_id, old_far.slot, action, fwd, value)
         flags = (uf.update_forwarding_parameters.pfcpsmreq_flags
                  if uf.update_forwarding_parameters else None)
@@ -443,14 +524,14 @@ def _apply_rules(ctx: _Ctx, old: Session, rules: SessionRules
         if old_qer is None:
             raise _fail(RuleIdType.QER, uq.qer_id, "no such QER")
         v = old_qer.value
-        qv = Qer(
-            gate_ul=int(uq.gate_status.ul) if uq.gate_status else v.gate_ul,
-            gate_dl=int(uq.gate_status.dl) if uq.gate_status else v.gate_dl,
-            qfi=uq.qfi if uq.qfi is not None else v.qfi,
-            mbr_ul_kbps=uq.mbr.ul if uq.mbr else v.mbr_ul_kbps,
-            mbr_dl_kbps=uq.mbr.dl if uq.mbr else v.mbr_dl_kbps,
-        )
-        qers[uq.qer_id] = QerState(uq.qer_id, old_qer.slot, _shared(qv))
+        qv = _qer_of(pack_qer(
+            int(uq.gate_status.ul) if uq.gate_status else v.gate_ul,
+            int(uq.gate_status.dl) if uq.gate_status else v.gate_dl,
+            uq.qfi if uq.qfi is not None else v.qfi,
+            uq.mbr.ul if uq.mbr else v.mbr_ul_kbps,
+            uq.mbr.dl if uq.mbr else v.mbr_dl_kbps,
+        ))
+        qers[uq.qer_id] = QerState(uq.qer_id, old_qer.slot, qv)
     for uu in rules.update_urr:
         old_urr = urrs.get(uu.urr_id)
         if old_urr is None:
@@ -553,6 +634,68 @@ def _check_references(pdrs: Mapping[int, PdrState], fars: Mapping[int, FarState]
                 raise _fail(RuleIdType.PDR, pdr.pdr_id, f"refers to unknown URR {u}")
 
 
+def _establish_rules(ctx: _Ctx, base: Session, rules: SessionRules
+                     ) -> tuple[Session, tuple[CreatedInfo, ...]]:
+    """_apply_rules for an empty session and creations only, straight-line."""
+    create_pdr, create_far = rules.create_pdr, rules.create_far
+    create_qer, create_urr = rules.create_qer, rules.create_urr
+    for rule, ids in (
+        (RuleIdType.PDR, [c.pdr_id for c in create_pdr]),
+        (RuleIdType.FAR, [c.far_id for c in create_far]),
+        (RuleIdType.QER, [c.qer_id for c in create_qer]),
+        (RuleIdType.URR, [c.urr_id for c in create_urr]),
+    ):
+        if len(ids) > 1 and len(set(ids)) != len(ids):
+            _check_unique(ids, rule)
+    fars: list[object] = []  # far_id, FarState, ... (a RuleMap's flat tuple)
+    for cf in create_far:
+        fars += (cf.far_id, _create_far(ctx, cf))
+    qers: list[object] = []
+    for cq in create_qer:
+        qers += (cq.qer_id, _create_qer(ctx, cq))
+    urrs: list[object] = []
+    for cu in create_urr:
+        urrs += (cu.urr_id, _create_urr(cu))
+    pdrs: list[object] = []
+    created: list[CreatedInfo] = []
+    pdr_slot = ctx.txn.pdr_slot
+    far_ids, qer_ids, urr_ids = fars[::2], qers[::2], urrs[::2]
+    for cp in create_pdr:
+        pdi = cp.pdi
+        pdr = _build_pdr(ctx, cp.pdr_id, cp.precedence, pdi, cp.outer_header_removal,
+                         cp.far_id, cp.qer_id, cp.urr_id, pdr_slot(), None)
+        pdrs += (cp.pdr_id, pdr)
+        f, ue = pdi.local_f_teid, pdi.ue_ip_address
+        created.append(_new_created((
+            pdr.pdr_id,
+            pdr.f_teid if f is not None and f.choose else None,
+            pdr.ue_v4 if ue is not None and ue.choose_v4 else None,
+            pdr.ue_v6 if ue is not None and ue.choose_v6 else None,
+        )))
+    for p in pdrs[1::2]:  # _check_references
+        assert isinstance(p, PdrState)
+        if p.far_id is not None and p.far_id not in far_ids:
+            raise _fail(RuleIdType.PDR, p.pdr_id, f"refers to unknown FAR {p.far_id}")
+        for q in p.qer_ids:
+            if q not in qer_ids:
+                raise _fail(RuleIdType.PDR, p.pdr_id, f"refers to unknown QER {q}")
+        for u in p.urr_ids:
+            if u not in urr_ids:
+                raise _fail(RuleIdType.PDR, p.pdr_id, f"refers to unknown URR {u}")
+    new = Session(
+        base.local_seid, base.remote_seid, base.peer, base.remote_ipv4, base.remote_ipv6,
+        RuleMap.of_flat(tuple(pdrs)) if pdrs else EMPTY,
+        RuleMap.of_flat(tuple(fars)) if fars else EMPTY,
+        RuleMap.of_flat(tuple(qers)) if qers else EMPTY,
+        RuleMap.of_flat(tuple(urrs)) if urrs else EMPTY,
+        # Every address allocated here went to a PDR of the session.
+        frozen(ctx.ue_v4) if ctx.ue_v4 else EMPTY,
+        frozen(ctx.ue_v6) if ctx.ue_v6 else EMPTY,
+        base.fq_csids,
+    )
+    return new, tuple(created)
+
+
 def _run(old: Session | None, base: Session, rules: SessionRules, alloc: Allocator,
          txn: AllocTxn) -> Result:
     ctx = _Ctx(alloc, txn, base.local_seid)
@@ -568,11 +711,22 @@ def _run(old: Session | None, base: Session, rules: SessionRules, alloc: Allocat
 def establish(local_seid: int, base: Session, rules: SessionRules, alloc: Allocator,
               txn: AllocTxn) -> Result:
     """Compile a Session Establishment. ``base`` is an empty session (SEIDs, peer)."""
-    if base.pdrs or base.fars or base.qers or base.urrs:
+    if ((base.pdrs is not EMPTY and base.pdrs) or (base.fars is not EMPTY and base.fars)
+            or (base.qers is not EMPTY and base.qers) or (base.urrs is not EMPTY and base.urrs)):
         raise ValueError("establish() takes an empty session")
     if base.local_seid != local_seid:
         base = dataclasses.replace(base, local_seid=local_seid)
-    return _run(None, base, rules, alloc, txn)
+    if (rules.update_pdr or rules.update_far or rules.update_qer or rules.update_urr
+            or rules.remove_pdr or rules.remove_far or rules.remove_qer or rules.remove_urr):
+        return _run(None, base, rules, alloc, txn)  # (rejected there: no such rule)
+    ctx = _Ctx(alloc, txn, local_seid)
+    try:
+        new, created = _establish_rules(ctx, base, rules)
+        plan = install(new, txn)
+    except BaseException:  # a rejected rule, or a bug: nothing stays allocated
+        txn.abort()
+        raise
+    return Result(new, plan, created)
 
 
 def modify(session: Session, rules: SessionRules, alloc: Allocator, txn: AllocTxn) -> Result:

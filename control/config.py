@@ -44,10 +44,16 @@ class AgentConfig:
     heartbeat_interval: float = 60.0
     gtpu_peer_port: int = 2152  # where End Markers go (tests use another port)
     n4_address: ipaddress.IPv4Address | None = None  # our F-SEID address (default: derived)
-    # After this many establishments, collect then gc.freeze() what is alive (0: never).
-    # Held sessions are acyclic immutable data; without this every full collection walks
-    # all of them (at 100,000 sessions held: ~40% of the CPU of an establishment).
-    gc_freeze_every: int = 10000
+    # Garbage collection (see Agent._collect). Held sessions are acyclic immutable data, freed
+    # by reference counting; the cyclic GC only costs us walking them. After this many
+    # session changes the agent collects and gc.freeze()s what is alive, so no collection
+    # walks those objects again (0: never).
+    gc_freeze_every: int = 1000
+    # True (`upf run`): automatic collection is turned off while the agent runs and the
+    # agent collects itself, after gc_freeze_every changes and every gc_interval seconds.
+    # At 100,000 held sessions automatic collection cost more CPU than compiling a request.
+    manage_gc: bool = False
+    gc_interval: float = 10.0
 
     def allowed(self, host: str) -> bool:
         """May an SMF at ``host`` associate? An empty allow-list allows only ``smf_peers``."""

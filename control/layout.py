@@ -189,6 +189,8 @@ def pack_pdr_set(rules: list[bytes], teid: int = 0) -> bytes:
 
 
 pack_pdr_rule = _PDR_RULE.pack  # (slot, far, qer, precedence, pdr_id, flags, qfi, ohr, sdf, v4, v6)
+pack_far = _FAR.pack  # (action, encap, tos, dst_iface, teid (4 octets, network order), peer, local)
+pack_qer = _QER.pack  # (gate_ul, gate_dl, qfi, mbr_ul_kbps, mbr_dl_kbps)
 
 
 @fast_init
@@ -278,6 +280,9 @@ def ue_v6_key(prefix: ipaddress.IPv6Network | ipaddress.IPv6Address) -> bytes:
     """struct ue_v6_key: the first 8 octets (the /64 prefix)."""
     addr = prefix.network_address if isinstance(prefix, ipaddress.IPv6Network) else prefix
     return addr.packed[:8]
+
+
+pack_slot_key = _COUNT.pack  # slot_key, without the Python call
 
 
 def slot_key(slot: int) -> bytes:

@@ -17,6 +17,7 @@ Values are packed straight from the session state (no PdrRule/PdrSet objects on 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import partial
 from ipaddress import IPv4Address
 
 from control.alloc import AllocTxn, KeyId
@@ -24,21 +25,22 @@ from control.errors import RuleError
 from control.layout import (
     PDR_MAPS,
     RULES_PER_KEY,
+    TEID_INDEX_MASK,
     Counter,
+    Far,
     MapName,
     PdrFlags,
     PdrRule,
+    Qer,
     pack_pdr_rule,
     pack_pdr_set,
+    pack_slot_key,
     slot_key,
-    teid_index,
-    teid_key,
-    ue_v4_key,
     ue_v6_key,
     zero_value,
 )
 from control.plan import EndMarker, MapOp, Phase, Plan
-from control.session import PdrState, Session
+from control.session import FarState, PdrState, QerState, Session
 from pfcp.enums import Cause, RuleIdType
 
 RKey = tuple[MapName, bytes]
@@ -52,6 +54,32 @@ _FARS = MapName.FARS
 _QERS = MapName.QERS
 _PDR_STATS = MapName.PDR_STATS
 
+# MapOp(...) runs a Python __new__; tuple.__new__ through a partial does not.
+_new_op = partial(tuple.__new__, MapOp)
+_slot_key = pack_slot_key
+
+# Packed bytes of FAR and QER values, by identity (compile interns its values, so most
+# sessions share them). Each entry keeps its value alive: an id is not reused meanwhile.
+_PACKED: dict[int, tuple[object, bytes]] = {}
+_PACKED_MAX = 1 << 16
+
+
+def remember_packed(value: Far | Qer, raw: bytes) -> None:
+    """Note that ``value.pack() == raw`` (saves packing it again in render/diff)."""
+    if len(_PACKED) >= _PACKED_MAX:
+        _PACKED.clear()
+    _PACKED[id(value)] = (value, raw)
+
+
+def packed(value: Far | Qer) -> bytes:
+    """``value.pack()``, remembered by identity."""
+    got = _PACKED.get(id(value))
+    if got is not None and got[0] is value:
+        return got[1]
+    raw = value.pack()
+    remember_packed(value, raw)
+    return raw
+
 
 def pdr_keys(pdr: PdrState) -> list[RKey]:
     """The PDR map keys a PDR is installed under (both families for a dual-stack UE).
@@ -60,15 +88,16 @@ def pdr_keys(pdr: PdrState) -> list[RKey]:
     f = pdr.f_teid
     if f is not None:
         if f.allocated:
-            return [(_BY_TEID, slot_key(teid_index(f.teid)))]
-        return [(_UPLINK_PDRS, teid_key(f.teid))]
-    keys: list[RKey] = []
-    if pdr.ue_is_destination:
-        if pdr.ue_v4 is not None:
-            keys.append((_DL_V4, ue_v4_key(pdr.ue_v4)))
-        if pdr.ue_v6 is not None:
-            keys.append((_DL_V6, ue_v6_key(pdr.ue_v6)))
-    return keys
+            return [(_BY_TEID, _slot_key(f.teid & TEID_INDEX_MASK))]
+        return [(_UPLINK_PDRS, f.teid.to_bytes(4, "big"))]
+    if not pdr.ue_is_destination:
+        return []
+    v4, v6 = pdr.ue_v4, pdr.ue_v6
+    if v6 is None:
+        return [(_DL_V4, v4.packed)] if v4 is not None else []
+    if v4 is None:
+        return [(_DL_V6, ue_v6_key(v6))]
+    return [(_DL_V4, v4.packed), (_DL_V6, ue_v6_key(v6))]
 
 
 def owner_of(name: MapName, key: bytes, value: bytes) -> KeyId:
@@ -88,12 +117,15 @@ _NO_V4 = IPv4Address(0)
 _NO_V6 = bytes(8)
 _NO_V4_RAW = bytes(4)
 _ZERO_COUNTER = Counter().pack()
+_ZERO_SET = zero_value(_BY_TEID)
+_ZERO_FAR = zero_value(_FARS)
+_ZERO_QER = zero_value(_QERS)
 
 
-def _rule_fields(session: Session, pdr: PdrState) -> tuple[int, int, int, int]:
-    """(far slot, qer slot, flags, qfi) of a PDR in ``session``."""
-    far = session.fars.get(pdr.far_id) if pdr.far_id is not None else None
-    qers = session.qers
+def _rule_fields(fars: Mapping[int, FarState], qers: Mapping[int, QerState], pdr: PdrState
+                 ) -> tuple[int, int, int, int]:
+    """(far slot, qer slot, flags, qfi) of a PDR of a session with ``fars`` and ``qers``."""
+    far = fars.get(pdr.far_id) if pdr.far_id is not None else None
     qer_slot = 0
     flags = 0  # plain int arithmetic: IntFlag operators are slow on the hot path
     qfi = 0
@@ -121,7 +153,7 @@ def _rule_fields(session: Session, pdr: PdrState) -> tuple[int, int, int, int]:
 
 
 def pdr_rule(session: Session, pdr: PdrState) -> PdrRule:
-    far_slot, qer_slot, flags, qfi = _rule_fields(session, pdr)
+    far_slot, qer_slot, flags, qfi = _rule_fields(session.fars, session.qers, pdr)
     return PdrRule(
         pdr_slot=pdr.slot,
         far_slot=far_slot,
@@ -136,18 +168,63 @@ def pdr_rule(session: Session, pdr: PdrState) -> PdrRule:
     )
 
 
-def _packed_rule(session: Session, pdr: PdrState) -> bytes:
+def _packed_rule(fars: Mapping[int, FarState], qers: Mapping[int, QerState], pdr: PdrState
+                 ) -> bytes:
     """pdr_rule(session, pdr).pack(), without the intermediate objects (hot path)."""
-    far_slot, qer_slot, flags, qfi = _rule_fields(session, pdr)
+    # _rule_fields, inlined.
+    far = fars.get(pdr.far_id) if pdr.far_id is not None else None
+    qer_slot = 0
+    flags = 0  # plain int arithmetic: IntFlag operators are slow on the hot path
+    qfi = 0
+    qer_ids = pdr.qer_ids
+    for q in qer_ids:  # the fast path gates with the first QER
+        qer = qers.get(q)
+        if qer is not None:
+            qer_slot = qer.slot
+            break
+    v4, v6 = pdr.ue_v4, pdr.ue_v6
+    if pdr.f_teid is not None:  # uplink (or N9): match on the inner packet
+        if v4 is not None:
+            flags = _MATCH_UE_V4
+        if v6 is not None:
+            flags |= _MATCH_UE_V6
+        if pdr.qfi is not None:
+            flags |= _MATCH_QFI
+            qfi = pdr.qfi
+    else:  # downlink: mark the QoS flow from the QER's QFI (TS 29.244 5.2.1A)
+        for q in qer_ids:
+            qer = qers.get(q)
+            if qer is not None and qer.value.qfi:
+                flags = _SET_QFI
+                qfi = qer.value.qfi
+                break
     return pack_pdr_rule(
-        pdr.slot, far_slot, qer_slot, pdr.precedence, pdr.pdr_id, flags, qfi, int(pdr.ohr), 0,
-        pdr.ue_v4.packed if pdr.ue_v4 is not None else _NO_V4_RAW,
-        ue_v6_key(pdr.ue_v6) if pdr.ue_v6 is not None else _NO_V6,
+        pdr.slot, far.slot if far is not None else 0, qer_slot, pdr.precedence, pdr.pdr_id,
+        flags, qfi, pdr.ohr, 0, v4.packed if v4 is not None else _NO_V4_RAW,
+        ue_v6_key(v6) if v6 is not None else _NO_V6,
     )
 
 
 def _by_precedence(p: PdrState) -> tuple[int, int]:
     return (p.precedence, p.pdr_id)
+
+
+def _pack_set(fars: Mapping[int, FarState], qers: Mapping[int, QerState], key: RKey,
+              pdrs: list[PdrState]) -> bytes:
+    """The pdr_set of the PDRs installed under ``key`` (sorts ``pdrs`` by precedence)."""
+    if len(pdrs) > 1:
+        pdrs.sort(key=_by_precedence)
+        if len(pdrs) > RULES_PER_KEY:
+            worst = pdrs[RULES_PER_KEY]
+            raise RuleError(
+                f"PDR {worst.pdr_id}: more than {RULES_PER_KEY} PDRs share "
+                f"{key[0]} key {key[1].hex()}",
+                Cause.RULE_CREATION_MODIFICATION_FAILURE,
+                failed_rule=(RuleIdType.PDR, worst.pdr_id),
+            )
+    f = pdrs[0].f_teid
+    teid = f.teid if key[0] is _BY_TEID and f is not None else 0
+    return pack_pdr_set([_packed_rule(fars, qers, p) for p in pdrs], teid)
 
 
 def render(session: Session | None) -> Rendered:
@@ -162,24 +239,13 @@ def render(session: Session | None) -> Rendered:
                 by_key[key] = [pdr]
             else:
                 group.append(pdr)
+    fars, qers = dict(session.fars.items()), dict(session.qers.items())  # (faster lookups)
     for key, pdrs in by_key.items():
-        if len(pdrs) > 1:
-            pdrs.sort(key=_by_precedence)
-            if len(pdrs) > RULES_PER_KEY:
-                worst = pdrs[RULES_PER_KEY]
-                raise RuleError(
-                    f"PDR {worst.pdr_id}: more than {RULES_PER_KEY} PDRs share "
-                    f"{key[0]} key {key[1].hex()}",
-                    Cause.RULE_CREATION_MODIFICATION_FAILURE,
-                    failed_rule=(RuleIdType.PDR, worst.pdr_id),
-                )
-        f = pdrs[0].f_teid
-        teid = f.teid if key[0] is _BY_TEID and f is not None else 0
-        out[key] = pack_pdr_set([_packed_rule(session, p) for p in pdrs], teid)
+        out[key] = _pack_set(fars, qers, key, pdrs)
     for far in session.fars.values():
-        out[(_FARS, slot_key(far.slot))] = far.value.pack()
+        out[(_FARS, _slot_key(far.slot))] = packed(far.value)
     for qer in session.qers.values():
-        out[(_QERS, slot_key(qer.slot))] = qer.value.pack()
+        out[(_QERS, _slot_key(qer.slot))] = packed(qer.value)
     return out
 
 
@@ -190,6 +256,10 @@ def diff(
     end_markers: tuple[EndMarker, ...] = (),
 ) -> Plan:
     """The plan taking the maps from ``old``'s entries to ``new``'s; claims/frees in ``txn``."""
+    if old is None:
+        return install(new, txn, end_markers) if new is not None else Plan(end_markers=end_markers)
+    if new is None:
+        return uninstall(old, txn, end_markers)
     before, after = render(old), render(new)
     either = new if new is not None else old
     seid = either.local_seid if either is not None else 0
@@ -246,6 +316,110 @@ def diff(
         ops.append(MapOp(_PDR_STATS, slot_key(slot), zero, zero, leaf_clear))
     _release_slots(old, new, txn)
     return Plan(tuple(ops), reads=tuple(removed), end_markers=end_markers, seid=seid)
+
+
+def install(new: Session, txn: AllocTxn, end_markers: tuple[EndMarker, ...] = ()) -> Plan:
+    """``diff(None, new)``: everything ``new`` holds is written (a Session Establishment)."""
+    seid = new.local_seid
+    by_key: dict[RKey, list[PdrState]] = {}
+    pdr_states: tuple[PdrState, ...] = new.pdrs.values()  # type: ignore[assignment]
+    for pdr in pdr_states:
+        f = pdr.f_teid
+        if f is not None:  # (pdr_keys, inlined for the common case)
+            rkey = ((_BY_TEID, _slot_key(f.teid & TEID_INDEX_MASK)) if f.allocated
+                    else (_UPLINK_PDRS, f.teid.to_bytes(4, "big")))
+            group = by_key.get(rkey)
+            if group is None:
+                by_key[rkey] = [pdr]
+            else:
+                group.append(pdr)
+            continue
+        for rkey in pdr_keys(pdr):
+            group = by_key.get(rkey)
+            if group is None:
+                by_key[rkey] = [pdr]
+            else:
+                group.append(pdr)
+    fars, qers = dict(new.fars.items()), dict(new.qers.items())  # (faster lookups)
+    sets: list[tuple[RKey, bytes]] = []
+    for rkey, pdrs in by_key.items():
+        if len(pdrs) == 1:
+            f = pdrs[0].f_teid
+            sets.append((rkey, pack_pdr_set(
+                [_packed_rule(fars, qers, pdrs[0])],
+                f.teid if f is not None and rkey[0] is _BY_TEID else 0)))
+        else:
+            sets.append((rkey, _pack_set(fars, qers, rkey, pdrs)))
+    ops: list[MapOp] = []
+    append = ops.append
+    pdr_phase, leaf_write = Phase.PDR, Phase.LEAF_WRITE
+    for rkey, value in sets:
+        name, key = rkey
+        if not txn.claim_key((_UPLINK_PDRS, value[4:8]) if name is _BY_TEID else rkey, seid):
+            raise RuleError(
+                f"{name} key {key.hex()} belongs to another session",
+                Cause.RULE_CREATION_MODIFICATION_FAILURE,
+                failed_rule=_rule_for_key(new, name, key),
+            )
+        append(_new_op((name, key, value, _ZERO_SET if name is _BY_TEID else None, pdr_phase)))
+    far_states: tuple[FarState, ...] = new.fars.values()  # type: ignore[assignment]
+    for far in far_states:
+        append(_new_op((_FARS, _slot_key(far.slot), packed(far.value), _ZERO_FAR, leaf_write)))
+    qer_states: tuple[QerState, ...] = new.qers.values()  # type: ignore[assignment]
+    for qer in qer_states:
+        append(_new_op((_QERS, _slot_key(qer.slot), packed(qer.value), _ZERO_QER, leaf_write)))
+    zero = _ZERO_COUNTER
+    for slot in sorted([p.slot for p in pdr_states]):
+        append(_new_op((_PDR_STATS, _slot_key(slot), zero, zero, leaf_write)))
+    return Plan(tuple(ops), (), end_markers, seid)
+
+
+def uninstall(old: Session, txn: AllocTxn, end_markers: tuple[EndMarker, ...] = ()) -> Plan:
+    """``diff(old, None)``: everything ``old`` holds is removed (a Session Deletion)."""
+    ops: list[MapOp] = []
+    append = ops.append
+    pdr_phase, leaf_clear = Phase.PDR, Phase.LEAF_CLEAR
+    for rkey, prev in render(old).items():
+        name, key = rkey
+        if name is _BY_TEID:  # an array slot: zeroed, never deleted
+            append(_new_op((name, key, _ZERO_SET, prev, pdr_phase)))
+            txn.unclaim_key((_UPLINK_PDRS, prev[4:8]))
+        elif name in PDR_MAPS:
+            append(_new_op((name, key, None, prev, pdr_phase)))
+            txn.unclaim_key(rkey)
+        else:
+            append(_new_op((name, key, _ZERO_FAR if name is _FARS else _ZERO_QER, prev,
+                            leaf_clear)))
+    pdr_states: tuple[PdrState, ...] = old.pdrs.values()  # type: ignore[assignment]
+    slots = sorted([p.slot for p in pdr_states])
+    zero = _ZERO_COUNTER
+    for slot in slots:
+        append(_new_op((_PDR_STATS, _slot_key(slot), zero, zero, leaf_clear)))
+    _release_all(old, txn)
+    return Plan(tuple(ops), tuple(slots), end_markers, old.local_seid)
+
+
+def _release_all(old: Session, txn: AllocTxn) -> None:
+    """Free (at commit) everything ``old`` holds."""
+    pdr_states: tuple[PdrState, ...] = old.pdrs.values()  # type: ignore[assignment]
+    for pdr in pdr_states:
+        txn.release_pdr_slot(pdr.slot)
+    for far in old.fars.values():
+        txn.release_far_slot(far.slot)
+    for qer in old.qers.values():
+        txn.release_qer_slot(qer.slot)
+    released: set[int] = set()
+    for pdr in pdr_states:
+        f = pdr.f_teid
+        if f is not None and f.allocated and f.teid not in released:
+            released.add(f.teid)
+            txn.release_teid(f.teid)
+    if old.ue_v4_allocs:
+        for ni, addr in old.ue_v4_allocs.items():
+            txn.release_ue_v4(ni, addr)
+    if old.ue_v6_allocs:
+        for ni, prefix in old.ue_v6_allocs.items():
+            txn.release_ue_v6(ni, prefix)
 
 
 def _pdr_slots(session: Session | None) -> Mapping[int, PdrState]:

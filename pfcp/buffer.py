@@ -44,8 +44,9 @@ IP_INT_OK = _ok
 ipv4_from_int = _ipv4_from_int if _ok else IPv4Address
 
 # IPv4 addresses decoded from IEs, by their integer: an address object is immutable and is its
-# own key, so one object serves every IE that carries the same address. Bounded: a peer cannot
-# make it grow past IPV4_CACHE_LIMIT entries (then new addresses are built each time).
+# own key, so one object serves every IE that carries the same address (the peer's, the
+# gNB's, a UE's in both its PDRs). Bounded: cleared when it holds IPV4_CACHE_LIMIT entries, so
+# a peer cannot make it grow without bound and addresses that stop coming leave it.
 IPV4_CACHE: dict[int, IPv4Address] = {}
 IPV4_CACHE_LIMIT = 4096
 
@@ -55,8 +56,9 @@ def ipv4_cached(n: int) -> IPv4Address:
     addr = IPV4_CACHE.get(n)
     if addr is None:
         addr = ipv4_from_int(n)
-        if len(IPV4_CACHE) < IPV4_CACHE_LIMIT:
-            IPV4_CACHE[n] = addr
+        if len(IPV4_CACHE) >= IPV4_CACHE_LIMIT:
+            IPV4_CACHE.clear()
+        IPV4_CACHE[n] = addr
     return addr
 ipv6_from_int = _ipv6_from_int if _ok else IPv6Address
 

@@ -16,7 +16,16 @@ def decode_message(data: bytes) -> Message:
     try:
         if type(data) is not bytes:  # bytearray/memoryview: decoded values must not alias it
             data = bytes(data)
-        mt, length, sequence, seid, priority, _, hlen = parse_header(data)
+        if len(data) >= 16 and data[0] == 0x21:  # v1, S=1, no FO, no MP: the usual case
+            _, mt, length, seid, tail = _SESSION(data, 0)
+            if 4 + length != len(data):
+                mt, length, sequence, seid, priority, _, hlen = parse_header(data)
+            else:
+                sequence = tail >> 8
+                priority = None
+                hlen = 16
+        else:
+            mt, length, sequence, seid, priority, _, hlen = parse_header(data)
         cls = MESSAGE_CLASSES.get(mt)
         try:
             if cls is None:
@@ -41,6 +50,7 @@ def decode_message(data: bytes) -> Message:
 
 
 _new = object.__new__
+_SESSION = struct.Struct("!BBHQI").unpack_from  # pfcp.header's session header
 
 
 def encode_message(msg: Message) -> bytes:

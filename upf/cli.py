@@ -81,9 +81,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _dispatch(args: argparse.Namespace) -> int:
-    from upf import config
-
     if args.command in ("run", "config"):
+        from upf import config  # (not for smf-sim: a load generator should start light)
+
         try:
             cfg = config.load(args.config, environ=os.environ, overrides=args.overrides)
         except config.ConfigError as e:

@@ -54,7 +54,7 @@ def main(sessions: int = 4, packets: int = 50, keep: bool = False) -> int:
     print("XDP UPF demo")
     try:
         with testbed("upfdemo", {"metrics.enabled": False}, start=False) as (topo, upf, traffic):
-            names = ", ".join(ns.name for ns in topo.topo.namespaces)
+            names = ", ".join(ns.name for ns in topo.namespaces)
             _say("topology", f"namespaces {names}")
             upf.start()
             _say("upf run", f"running in {topo.upf.name}: XDP on n3 and n6, N4 on "
@@ -86,7 +86,7 @@ async def _scenario(
         gnb=ipaddress.IPv4Address(a.gnb),
         gnb2=ipaddress.IPv4Address(a.gnb2),
     )
-    with topo.smf.enter():
+    with topo.smf.entered():
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.bind((a.smf, 8805))
     sim = SmfSim(cfg)

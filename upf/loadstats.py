@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from array import array
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,15 +19,18 @@ def percentile(sorted_values: list[float], p: float) -> float:
 
 @dataclass(slots=True)
 class PhaseStats:
-    """One phase (establish, modify, delete): outcomes, causes, latencies, wall time."""
+    """One phase (establish, modify, delete): outcomes, causes, latencies, wall time and the
+    generator's own CPU time (process time: what a request costs the load generator)."""
 
     name: str
-    latencies_s: list[float] = field(default_factory=list)
+    latencies_s: array[float] = field(default_factory=lambda: array("d"))
     causes: Counter[str] = field(default_factory=Counter)
+    offending_ies: Counter[int] = field(default_factory=Counter)  # IE type -> rejections
     ok: int = 0
     failed: int = 0
     timeouts: int = 0
     elapsed_s: float = 0.0
+    cpu_s: float = 0.0
 
     def record(self, latency_s: float, cause: str, accepted: bool) -> None:
         self.latencies_s.append(latency_s)
@@ -47,7 +51,7 @@ class PhaseStats:
     def summary(self) -> dict[str, Any]:
         lat = sorted(self.latencies_s)
         rate = self.count / self.elapsed_s if self.elapsed_s > 0 else 0.0
-        return {
+        out: dict[str, Any] = {
             "count": self.count,
             "accepted": self.ok,
             "rejected": self.failed,
@@ -59,4 +63,9 @@ class PhaseStats:
             "p90_ms": round(percentile(lat, 90) * 1e3, 3),
             "p99_ms": round(percentile(lat, 99) * 1e3, 3),
             "max_ms": round(lat[-1] * 1e3, 3) if lat else 0.0,
+            "cpu_s": round(self.cpu_s, 4),
+            "cpu_us_per_request": round(self.cpu_s / self.count * 1e6, 1) if self.count else 0.0,
         }
+        if self.offending_ies:
+            out["offending_ies"] = {str(t): n for t, n in sorted(self.offending_ies.items())}
+        return out

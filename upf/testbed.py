@@ -98,7 +98,7 @@ class UpfProcess:
     def wait_ready(self, timeout: float) -> None:
         """Until the agent answers a Heartbeat Request (hand-made bytes, TS 29.244 7.4.2)."""
         a = self.topo.addr
-        with self.topo.smf.enter():
+        with self.topo.smf.entered():
             s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         s.bind((a.smf, 0))
         deadline = time.monotonic() + timeout
@@ -149,12 +149,12 @@ class Traffic:
         a = topo.addr
         self.topo = topo
         self.gnb: dict[str, socket.socket] = {}
-        with topo.gnb.enter():
+        with topo.gnb.entered():
             for addr in (a.gnb, a.gnb2):
                 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
                 s.bind((addr, GTPU_PORT))
                 self.gnb[addr] = s
-        with topo.dn.enter():
+        with topo.dn.entered():
             self.dn_rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             self.dn_rx.bind((a.dn, DN_PORT))
             self.dn_tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -259,9 +259,9 @@ def testbed(
     """Topology + `upf run` + traffic sockets; everything is removed on exit."""
     with (
         tempfile.TemporaryDirectory(prefix="upf-") as tmp,
-        UpfTopology.create(prefix) as topo,
+        UpfTopology(prefix) as topo,
     ):
-        pin_dir = f"/sys/fs/bpf/{topo.topo.prefix}-{topo.topo.tag}"
+        pin_dir = f"/sys/fs/bpf/{topo.name}"
         upf = UpfProcess(topo, Path(tmp), upf_config(topo, pin_dir, overrides))
         try:
             with Traffic(topo) as traffic:
@@ -288,7 +288,7 @@ def xdp_prog_ids(topo: UpfTopology, ifnames: Sequence[str] = ("n3", "n6")) -> di
     """Attached XDP program id per interface of the UPF namespace (0 = none)."""
     out: dict[str, int] = {}
     for ifname in ifnames:
-        text = topo.upf.ip("-d", "link", "show", "dev", ifname).stdout
+        text = topo.upf.run(["ip", "-d", "link", "show", "dev", ifname]).stdout
         words = text.split()
         out[ifname] = int(words[words.index("prog/xdp") + 2]) if "prog/xdp" in words else 0
     return out

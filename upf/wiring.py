@@ -49,6 +49,7 @@ def agent_config(cfg: Config) -> AgentConfig:
         node_id = ipaddress.ip_address(cfg.effective_node_id)
     except ValueError:
         node_id = cfg.effective_node_id
+
     def policy(p: LossPolicy) -> PeerLossPolicy:
         return PeerLossPolicy.PURGE if p is LossPolicy.PURGE else PeerLossPolicy.KEEP
 
@@ -63,6 +64,7 @@ def agent_config(cfg: Config) -> AgentConfig:
         gtpu_listen=(str(n3.address), 2152),
         # 0 disables heartbeats; the node wants a positive interval, so "never" is a year.
         heartbeat_interval=cfg.smf.heartbeat_interval or HEARTBEAT_NEVER,
+        manage_gc=True,  # the agent is the process's workload: it runs the GC (see AgentConfig)
     )
 
 

@@ -7,7 +7,7 @@
 # that do have /proc/net/pktgen.
 #
 # What it does: pktgen sends UDP frames from inside one namespace of a running topology
-# (tests/netns.py: gNB ns <-> UPF ns <-> DN ns).  Stock pktgen cannot write a GTP-U header
+# (upf/topology.py: gNB ns <-> UPF ns <-> DN ns).  Stock pktgen cannot write a GTP-U header
 # (its payload is a pattern/zeros), so:
 #   - downlink is the real test: run it in the DN namespace with DST = a UE address of a
 #     programmed session (10.45.x.y); the UPF encapsulates every frame towards the gNB;
@@ -17,7 +17,7 @@
 #
 # Usage (as root):
 #   gtpu_pktgen.sh NETNS IFACE DST_MAC [COUNT] [PKT_SIZE] [THREADS]
-#     NETNS     namespace holding IFACE (e.g. upft1234-abcdef-dn)
+#     NETNS     namespace holding IFACE (e.g. upfbench1234-abcdef-dn)
 #     IFACE     sending interface inside it (dn0)
 #     DST_MAC   MAC of the UPF interface facing IFACE (n6 for downlink)
 #     COUNT     frames per thread (default 10000000; 0 = until stopped)

@@ -60,6 +60,8 @@ def _tlv(ie_type: int, push: Callable[[Writer, Any], None], fast: Callable[[Any]
         out = fast(v)
         return slow(v) if out is None else out
 
+    # (fast, slow): the generated encoders call them themselves, one call less per IE
+    tlv.parts = (fast, slow)  # type: ignore[attr-defined]
     return tlv
 
 
@@ -251,17 +253,26 @@ def push_fteid(w: Writer, v: FTeid) -> None:
         w.append(cid)
 
 
+# CHOOSE F-TEIDs (no per-session value: one object per V4/V6/CHID/CHOOSE ID combination, at
+# most 4 * 257) by ``f & 0x0B | choose_id << 8``
+_CHOOSE: dict[int, FTeid] = {}
+
+
 def _fast_fteid(data: bytes, pos: int, end: int) -> FTeid:
     if pos >= end:
         raise _short(1, 0)
     f = data[pos]
     if f & 0x04:  # CH
-        cid = None
+        key = f & 0x0B
         if f & 0x08:
             if end - pos < 2:
                 raise _short(2, end - pos)
-            cid = data[pos + 1]
-        return _new_fteid(0, None, None, True, cid, bool(f & 0x01), bool(f & 0x02))
+            key |= data[pos + 1] << 8
+        v = _CHOOSE.get(key)
+        if v is None:
+            cid = key >> 8 if f & 0x08 else None
+            v = _CHOOSE[key] = _new_fteid(0, None, None, True, cid, bool(f & 0x01), bool(f & 0x02))
+        return v
     need = 5 + (4 if f & 0x01 else 0) + (16 if f & 0x02 else 0) + (1 if f & 0x08 else 0)
     if end - pos < need:
         raise _short(need, end - pos)
@@ -269,7 +280,8 @@ def _fast_fteid(data: bytes, pos: int, end: int) -> FTeid:
     p = pos + 5
     v4 = v6 = None
     if f & 0x01:
-        v4 = ipv4_from_int(_u32(data, p)[0])
+        ip = _u32(data, p)[0]
+        v4 = _v4get(ip) or ipv4_cached(ip)
         p += 4
     if f & 0x02:
         v6 = ipv6_from_int(int.from_bytes(data[p : p + 16], "big"))

@@ -462,6 +462,10 @@ def grouped(ie_type: IEType, cls: type, fields: Sequence[Field], checks: Sequenc
 
     def pull(buf: Buffer) -> Any:
         end = buf.end
+        if type(buf.data) is not bytes:  # the decoders' memos key on slices of bytes
+            value = decode_group(spec, buf)
+            buf.pos = end
+            return value
         value = decode(buf.data, buf.pos, end, buf)
         buf.pos = end
         buf.end = end

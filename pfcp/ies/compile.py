@@ -5,8 +5,10 @@ this module turns the same :class:`~pfcp.ies.base.Spec` into straight-line Pytho
 generic loop costs several times more per IE: the decoder fills a bare instance of the
 frozen class's plain twin slot by slot, takes IEs that come in table order in one pass of
 one comparison per table row, and only for the rest runs an ``if``/``elif`` chain; fixed-size
-integers, enums and one-octet flags are unpacked and packed inline, leaf IEs go through their
-Buffer-free ``fast``/``tlv`` functions, grouped IEs by direct calls.
+integers, enums and one-octet flags are unpacked and packed inline (in the in-order pass,
+together with the next IE's type and length when one follows), leaf IEs go through their
+Buffer-free ``fast``/``tlv`` functions, grouped IEs by direct calls, and IEs that repeat across
+sessions come from a memo by their octets (MEMO_TYPES).
 tests/pfcp/test_compiled.py checks both executors agree (corpus, fuzzed and random input).
 
 Generated functions:
@@ -40,10 +42,17 @@ if TYPE_CHECKING:
 _HEADER = ("sequence", "seid", "priority")
 ORDER_FIELD = "_ie_order"
 
-# IEs whose values repeat across sessions (the DNN, the peer's Node ID, the usual QoS and
-# thresholds...): their decoded, immutable values are memoised by their octets. Per-session
-# IEs (F-TEID, F-SEID, UE IP, Outer Header Creation) are not. Each memo stops growing at
-# MEMO_LIMIT entries, so a peer cannot make it grow without bound.
+# IEs whose values repeat across sessions: their decoded, immutable values are memoised by
+# their octets (a hit returns the very object an earlier decode built). Leaf IEs: the DNN, the
+# peer's Node ID, the usual QoS and thresholds... Grouped IEs that carry no per-session value:
+# the usual Create FAR towards the core, Create QER/URR/BAR, Remove and Query IEs by rule ID...
+# Per-session IEs (F-TEID, F-SEID, UE IP, Outer Header Creation and what holds them: PDI,
+# Create PDR, Update FAR) are not. Only successful decodes are stored (a decoder that raises
+# stores nothing). Each memo is a dict from the IE's value octets to the 1-tuple
+# ``(decoded,)`` (a repeated IE's field takes it as is); it is cleared when it holds
+# MEMO_LIMIT entries, so a peer cannot make it grow without bound, and values that stop
+# repeating leave it. Values longer than MEMO_MAX_OCTETS are not stored (nor looked up): the
+# usual ones are far shorter, and a peer's large IEs must not fill the memory.
 MEMO_TYPES = frozenset(
     {
         IEType.NETWORK_INSTANCE,
@@ -58,10 +67,35 @@ MEMO_TYPES = frozenset(
         IEType.VOLUME_QUOTA,
         IEType.REPORTING_TRIGGERS,
         IEType.FORWARDING_POLICY,
+        # grouped
+        IEType.CREATE_FAR,
+        IEType.FORWARDING_PARAMETERS,
+        IEType.DUPLICATING_PARAMETERS,
+        IEType.CREATE_URR,
+        IEType.CREATE_QER,
+        IEType.CREATE_BAR,
+        IEType.UPDATE_URR,
+        IEType.UPDATE_QER,
+        IEType.UPDATE_BAR_SESSION_MODIFICATION_REQUEST,
+        IEType.REMOVE_PDR,
+        IEType.REMOVE_FAR,
+        IEType.REMOVE_URR,
+        IEType.REMOVE_QER,
+        IEType.REMOVE_BAR,
+        IEType.REMOVE_TRAFFIC_ENDPOINT,
+        IEType.QUERY_URR,
+        IEType.ETHERNET_PACKET_FILTER,
+        IEType.AGGREGATED_URRS,
+        IEType.ADDITIONAL_MONITORING_TIME,
     }
 )
 MEMO_LIMIT = 1024
-MEMOS: dict[int, dict[bytes, Any]] = {t: {} for t in MEMO_TYPES}
+MEMO_MAX_OCTETS = 256
+MEMOS: dict[int, dict[bytes, tuple[Any]]] = {t: {} for t in MEMO_TYPES}
+
+# ``(n,)`` for small n: a repeated integer IE (QFI, URR ID, QER ID...) that comes once takes
+# its field's tuple from here instead of building one.
+_SINGLETONS = tuple((n,) for n in range(256))
 
 _U8 = struct.Struct("!HHB")
 
@@ -185,6 +219,10 @@ def compile_spec(spec: Spec) -> tuple[Callable[..., Any], Callable[[Any, Writer]
         "_err_length": _err_length,
         "_err_content": _err_content,
         "_extra": _extra,
+        "_T1": _SINGLETONS,
+        "_V1TL": struct.Struct("!BHH").unpack_from,
+        "_V2TL": struct.Struct("!HHH").unpack_from,
+        "_V4TL": struct.Struct("!IHH").unpack_from,
         "_order": ie_order,
         "_in_order": encode_in_order,
         "_enc_missing": _enc_missing,
@@ -243,17 +281,36 @@ def compile_spec(spec: Spec) -> tuple[Callable[..., Any], Callable[[Any, Writer]
     # (the usual case in the else branch: CPython lays it out with no jump)
     advance = ["pos = vend", "if pos >= end:", "    t = -1", "else:", *("    " + r for r in read)]
 
+    def singletons(i: int, e: Any) -> bool:
+        """For a repeated one-octet enum, ``_s{i}``: each value's 1-tuple (if the table
+        converts every value)."""
+        if e.kind != K_ENUM8 or not e.multiple or e.mask > 255:
+            return False
+        if f"_s{i}" not in ns:
+            try:
+                ns[f"_s{i}"] = tuple((e.table[v],) for v in range(e.mask + 1))
+            except Exception:
+                ns[f"_s{i}"] = None
+        return ns[f"_s{i}"] is not None
+
     def value_lines(i: int, e: Any, ind: str) -> list[str]:
         out: list[str] = []
         if e.kind in (K_U8, K_U16, K_U32):
             size = {K_U8: 1, K_U16: 2, K_U32: 4}[e.kind]
             rd = {K_U8: "data[pos]", K_U16: "_U16(data, pos)[0]", K_U32: "_U32(data, pos)[0]"}[e.kind]
             out.append(f"if ln < {size}: raise _err_short(t, ln)")
+            if e.multiple:
+                out.append(f"v = {rd}")
+                out.append(f"o.{e.name} += _T1[v] if v < 256 else (v,)")
+                return [ind + line for line in out]
             value = rd
         elif e.kind == K_ENUM8:
             ns[f"_c{i}"] = e.table
             out.append("if ln < 1: raise _err_short(t, ln)")
             value = f"_c{i}[data[pos] & {e.mask}]"
+            if singletons(i, e):
+                out.append(f"o.{e.name} += _s{i}[data[pos] & {e.mask}]")
+                return [ind + line for line in out]
         elif e.kind == K_FLAGS:
             ns[f"_c{i}"] = e.table
             ns[f"_p{i}"] = e.pull
@@ -263,31 +320,74 @@ def compile_spec(spec: Spec) -> tuple[Callable[..., Any], Callable[[Any, Writer]
             out.append("    buf.pos = pos; buf.end = vend")
             out.append(f"    v = _p{i}(buf)")
             value = "v"
-        elif e.fast is not None:
-            ns[f"_f{i}"] = e.fast
-            value = f"_f{i}(data, pos, vend)"
-        elif e.ie_type in MEMO_TYPES:
-            ns[f"_p{i}"] = e.pull
-            ns[f"_m{i}"] = MEMOS[e.ie_type]
-            out.append("key = data[pos:vend]")
-            out.append(f"v = _m{i}.get(key)")
-            out.append("if v is None:")
-            out.append("    buf.pos = pos; buf.end = vend")
-            out.append(f"    v = _p{i}(buf)")
-            out.append(f"    if len(_m{i}) < {MEMO_LIMIT}: _m{i}[key] = v")
-            value = "v"
-        elif e.kind == K_GROUP and e.spec is not None:
-            ns[f"_g{i}"] = e.spec.decode
-            value = f"_g{i}(data, pos, vend, buf)"
         else:
-            ns[f"_p{i}"] = e.pull
-            out.append("buf.pos = pos; buf.end = vend")
-            value = f"_p{i}(buf)"
+            if e.fast is not None:
+                ns[f"_f{i}"] = e.fast
+                value = f"_f{i}(data, pos, vend)"
+            elif e.kind == K_GROUP and e.spec is not None:
+                ns[f"_g{i}"] = e.spec.decode
+                value = f"_g{i}(data, pos, vend, buf)"
+            else:
+                ns[f"_p{i}"] = e.pull
+                out.append("buf.pos = pos; buf.end = vend")
+                value = f"_p{i}(buf)"
+            if e.ie_type in MEMO_TYPES:  # (value,) by the value's octets
+                ns[f"_m{i}"] = MEMOS[e.ie_type]
+                memo = [
+                    f"key = data[pos:vend] if ln <= {MEMO_MAX_OCTETS} else None",
+                    f"v = _m{i}.get(key)",
+                    "if v is None:",
+                    *("    " + line for line in out),
+                    f"    v = ({value},)",
+                    "    if key is not None:",
+                    f"        if len(_m{i}) >= {MEMO_LIMIT}: _m{i}.clear()",
+                    f"        _m{i}[key] = v",
+                ]
+                out = memo
+                if e.multiple:
+                    out.append(f"o.{e.name} += v")
+                else:
+                    out.append(f"o.{e.name} = v[0]")
+                return [ind + line for line in out]
         if e.multiple:
             out.append(f"o.{e.name} += ({value},)")
         else:
             out.append(f"o.{e.name} = {value}")
         return [ind + line for line in out]
+
+    def fused_lines(i: int, e: Any) -> list[str]:
+        """A one-, two- or four-octet value of its usual length that another IE follows in the
+        same list: the value and the next IE's type and length in one unpack (the rest of
+        such an IE, and the last one, go the general way). The value is converted before
+        ``t`` moves on, so a conversion error names this IE."""
+        if e.kind in (K_U8, K_U16, K_U32):  # (no conversion: straight into t, ln)
+            size = {K_U8: 1, K_U16: 2, K_U32: 4}[e.kind]
+            store = f"o.{e.name} += _T1[v] if v < 256 else (v,)" if e.multiple else f"o.{e.name} = v"
+            return [
+                f"if ln == {size} and vend + 4 <= end:",
+                f"    v, t, ln = _V{size}TL(data, pos)",
+                f"    {store}",
+                "    pos = vend + 4; vend = pos + ln",
+                "    if vend > end: raise _err_bounds(NAME, t, ln, pos, end)",
+            ]
+        if e.kind == K_ENUM8:  # (its table _c{i} is set by value_lines)
+            if singletons(i, e):
+                store = f"o.{e.name} += _s{i}[v & {e.mask}]"
+            elif e.multiple:
+                store = f"o.{e.name} += (_c{i}[v & {e.mask}],)"
+            else:
+                store = f"o.{e.name} = _c{i}[v & {e.mask}]"
+        elif e.kind == K_FLAGS and not e.multiple:
+            store = f"o.{e.name} = _c{i}[v]"
+        else:
+            return []
+        return [
+            "if ln == 1 and vend + 4 <= end:",
+            "    v, nt, nl = _V1TL(data, pos)",
+            f"    {store}",
+            "    t = nt; ln = nl; pos = vend + 4; vend = pos + ln",
+            "    if vend > end: raise _err_bounds(NAME, t, ln, pos, end)",
+        ]
 
     d.append("    extras = None; t = 0; ooo = False")
     d.append("    try:")
@@ -301,8 +401,15 @@ def compile_spec(spec: Spec) -> tuple[Callable[..., Any], Callable[[Any, Writer]
             d.append(f"{ind}if t >= 0:")
             ind += "    "
         d.append(f"{ind}{'while' if e.multiple else 'if'} t == {e.ie_type}:")
-        d.extend(value_lines(i, e, ind + "    "))
-        d.extend(ind + "    " + r for r in advance)
+        fused = fused_lines(i, e)
+        if fused:
+            d.extend(ind + "    " + line for line in fused)
+            d.append(f"{ind}    else:")
+            d.extend(value_lines(i, e, ind + "        "))
+            d.extend(ind + "        " + r for r in advance)
+        else:
+            d.extend(value_lines(i, e, ind + "    "))
+            d.extend(ind + "    " + r for r in advance)
     d.append("        while t >= 0:")
     kw = "if"
     for i, e in enumerate(spec.entries):
@@ -379,6 +486,10 @@ def compile_spec(spec: Spec) -> tuple[Callable[..., Any], Callable[[Any, Writer]
                 c.append(f"{indent}    w += _hl{i}; w += {item}.to_bytes({nf}, 'little')")
             c.append(f"{indent}else:")
             c.append(f"{indent}    w += _h{i}; s = len(w); _e{i}(w, {item}); _pk(w, s - 2, len(w) - s)")
+        elif (parts := getattr(e.tlv, "parts", None)) is not None:  # the usual shapes, else the rest
+            ns[f"_xf{i}"], ns[f"_xs{i}"] = parts
+            c.append(f"{indent}b = _xf{i}({item})")
+            c.append(f"{indent}w += _xs{i}({item}) if b is None else b")
         elif e.tlv is not None:
             ns[f"_x{i}"] = e.tlv
             c.append(f"{indent}w += _x{i}({item})")
@@ -403,4 +514,4 @@ def compile_spec(spec: Spec) -> tuple[Callable[..., Any], Callable[[Any, Writer]
     return decode, encode
 
 
-__all__ = ["MEMOS", "MEMO_TYPES", "ORDER_FIELD", "compile_spec", "encode_in_order", "ie_order"]
+__all__ = ["MEMOS", "MEMO_LIMIT", "MEMO_MAX_OCTETS", "MEMO_TYPES", "ORDER_FIELD", "compile_spec", "encode_in_order", "ie_order"]

@@ -9,7 +9,8 @@ never raises: anything too short to hold a header is `None` (silently discarded,
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import struct
+from typing import NamedTuple
 
 from pfcp.header import PFCP_VERSION
 
@@ -23,9 +24,11 @@ _NODE_HEADER_LEN = 8  # version/flags, type, length (2), sequence (3), spare
 _SESSION_HEADER_LEN = 16  # ... plus an 8-octet SEID
 
 
-@dataclass(frozen=True, slots=True)
-class Header:
-    """The header fields of one PFCP message as received (TS 29.244 7.2.2.1)."""
+class Header(NamedTuple):
+    """The header fields of one PFCP message as received (TS 29.244 7.2.2.1).
+
+    A NamedTuple, not a frozen dataclass: one is built for every datagram and for every
+    response sent, and a tuple is built several times faster."""
 
     version: int
     message_type: int
@@ -48,30 +51,24 @@ class Header:
         )
 
 
+_FIXED = struct.Struct("!BBH")  # flags, type, length
+_SEID_SEQ = struct.Struct("!QI")  # SEID, sequence (3) + priority/spare (1)
+_SEQ = struct.Struct("!I")
+
+
 def peek_header(data: bytes, offset: int = 0) -> Header | None:
     """Read the PFCP header at `offset`; `None` if the bytes cannot hold one."""
     avail = len(data) - offset
     if avail < _NODE_HEADER_LEN:
         return None
-    flags = data[offset]
-    version = flags >> 5
-    message_type = data[offset + 1]
-    length = int.from_bytes(data[offset + 2 : offset + 4], "big")
-    pos = offset + 4
+    flags, message_type, length = _FIXED.unpack_from(data, offset)
     seid: int | None = None
     if flags & _FLAG_S:
         if avail < _SESSION_HEADER_LEN:
             return None
-        seid = int.from_bytes(data[pos : pos + 8], "big")
-        pos += 8
-    sequence = int.from_bytes(data[pos : pos + 3], "big")
-    priority = data[pos + 3] >> 4 if flags & _FLAG_MP else None
-    return Header(
-        version=version,
-        message_type=message_type,
-        length=length,
-        seid=seid,
-        sequence=sequence,
-        priority=priority,
-        follow_on=bool(flags & _FLAG_FO),
-    )
+        seid, word = _SEID_SEQ.unpack_from(data, offset + 4)
+    else:
+        (word,) = _SEQ.unpack_from(data, offset + 4)
+    priority = (word & 0xFF) >> 4 if flags & _FLAG_MP else None
+    return Header(flags >> 5, message_type, length, seid, word >> 8, priority,
+                  bool(flags & _FLAG_FO))

@@ -1,23 +1,32 @@
-"""Shared helpers of the upf.datapath tests: the stand-in object and throwaway namespaces."""
+"""Shared helpers of the upf.datapath tests: the real object, BPF snippets, namespaces."""
 
 from __future__ import annotations
 
 import atexit
 import contextlib
 import functools
-import os
 import platform
-import secrets
 import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
+
+from upf.topology import Topology, unique_name
+
 REPO = Path(__file__).resolve().parents[2]
 UPF_OBJECT = REPO / "build" / "xdp" / "upf.o"
-MINI_SRC = Path(__file__).with_name("mini_upf.c")
 XDP_PASS = 2
+PREFIX = "upfdp"
+
+
+def upf_object() -> Path:
+    """build/xdp/upf.o, the object the UPF loads (`make bpf`); skips the test without it."""
+    if not UPF_OBJECT.exists():
+        pytest.skip("build/xdp/upf.o not built (make bpf)")
+    return UPF_OBJECT
 
 
 def clang_bpf(src: Path, out: Path) -> Path:
@@ -36,33 +45,22 @@ def _tmpdir() -> Path:
     return d
 
 
-@functools.cache
-def mini_object() -> Path:
-    """tests/datapath/mini_upf.c compiled once per test run."""
-    return clang_bpf(MINI_SRC, _tmpdir() / "mini_upf.o")
-
-
 def compile_snippet(name: str, source: str) -> Path:
     src = _tmpdir() / f"{name}.c"
     src.write_text(source)
     return clang_bpf(src, _tmpdir() / f"{name}.o")
 
 
-def unique(prefix: str = "upfdp") -> str:
-    return f"{prefix}{os.getpid()}-{secrets.token_hex(3)}"
+def unique() -> str:
+    """A name nothing else uses (pin instances)."""
+    return unique_name(PREFIX)
 
 
 @contextlib.contextmanager
 def netns() -> Iterator[str]:
-    """A fresh, uniquely named network namespace, removed even on failure."""
-    from pyroute2 import netns as pr_netns
-
-    name = unique()
-    pr_netns.create(name)
-    try:
-        yield name
-    finally:
-        pr_netns.remove(name)
+    """The name of a fresh namespace of our own, removed even on failure."""
+    with Topology(PREFIX) as topo:
+        yield topo.netns("t").name
 
 
 def remove_pins(pin_dir: Path) -> None:

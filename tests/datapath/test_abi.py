@@ -6,28 +6,23 @@ import ctypes
 import enum
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-from tests.datapath.dp_support import REPO, UPF_OBJECT, compile_snippet, mini_object
+from tests.datapath.dp_support import REPO, compile_snippet, upf_object
 from upf.datapath import abi, abigen
 
 ABI_PY = REPO / "upf" / "datapath" / "abi.py"
 
 
-def _object() -> Path:
-    return UPF_OBJECT if UPF_OBJECT.exists() else mini_object()
-
-
 @pytest.fixture(scope="module")
 def parsed() -> abigen.Abi:
-    return abigen.parse(_object())
+    return abigen.parse(upf_object())
 
 
 def test_regenerated_equals_committed() -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "upf.datapath.abigen", str(_object())],
+        [sys.executable, "-m", "upf.datapath.abigen", str(upf_object())],
         check=True,
         capture_output=True,
         text=True,
@@ -37,7 +32,7 @@ def test_regenerated_equals_committed() -> None:
 
 
 def test_output_is_deterministic(parsed: abigen.Abi) -> None:
-    assert abigen.render(parsed) == abigen.render(abigen.parse(_object()))
+    assert abigen.render(parsed) == abigen.render(abigen.parse(upf_object()))
 
 
 def test_struct_sizes_and_offsets_match_btf(parsed: abigen.Abi) -> None:

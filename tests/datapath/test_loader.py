@@ -12,13 +12,12 @@ import pytest
 
 from tests.datapath.dp_support import (
     REPO,
-    UPF_OBJECT,
     XDP_PASS,
     compile_snippet,
-    mini_object,
     netns,
     remove_pins,
     unique,
+    upf_object,
 )
 from upf.datapath import abi, libbpf
 from upf.datapath.libbpf import BpfObject, LoadError, MapFullError
@@ -57,11 +56,12 @@ def test_defaults_come_from_the_header() -> None:
 
 def test_load_with_default_limits() -> None:
     d = DatapathLimits()
-    with Datapath(mini_object()) as dp:
-        sizes = {name: libbpf.map_info(m.fd).max_entries for name, m in dp.maps.items()}
+    with Datapath(upf_object()) as dp:
+        sizes = {name: libbpf.map_info(dp.maps[name].fd).max_entries for name in abi.MAPS}
         assert dp.prog_fd >= 0
     assert sizes == {
         "uplink_pdrs": d.sessions,
+        "uplink_by_teid": d.sessions + 1,  # index 0 is never a TEID's
         "downlink_pdrs_v4": d.sessions,
         "downlink_pdrs_v6": d.sessions,
         "fars": d.fars,
@@ -75,8 +75,7 @@ def test_load_with_default_limits() -> None:
 
 
 def test_load_one_million_sessions() -> None:
-    obj = UPF_OBJECT if UPF_OBJECT.exists() else mini_object()
-    with Datapath(obj, limits=DatapathLimits.for_sessions(1_000_000)) as dp:
+    with Datapath(upf_object(), limits=DatapathLimits.for_sessions(1_000_000)) as dp:
         assert libbpf.map_info(dp.uplink_pdrs.fd).max_entries == 1_000_000
         assert libbpf.map_info(dp.downlink_pdrs_v4.fd).max_entries == 1_000_000
         last = 4_000_000 - 1  # the edge of the resized arrays
@@ -88,11 +87,14 @@ def test_load_one_million_sessions() -> None:
 
 
 def test_test_run_and_runtime() -> None:
-    with Datapath(mini_object(), limits=SMALL) as dp:
+    with Datapath(upf_object(), limits=SMALL) as dp:
         dp.runtime.set(0, abi.Runtime(nh_gen=0xA1B2C3D4))
-        verdict, out = dp.test_run(bytes(range(64)))
-        assert verdict == XDP_PASS
-        assert out == (0xA1B2C3D4).to_bytes(4, "little") + bytes(range(4, 64))
+        assert dp.runtime.get(0).nh_gen == 0xA1B2C3D4  # type: ignore[union-attr]
+        frame = bytes(range(64))  # EtherType 0x0c0d: not IP, passed on untouched
+        verdict, out = dp.test_run(frame)
+        assert (verdict, out) == (XDP_PASS, frame)
+        c = dp.xdp_stats.get_sum(1 * abi.Reason.REASON_MAX + abi.Reason.PASS_NOT_IP)
+        assert c is not None and (c.packets, c.bytes) == (1, 64)  # ingress lo (ifindex 1)
         verdict, _ = dp.test_run(bytes(64), ingress_ifindex=None)
         assert verdict == XDP_PASS
         r = dp.run_timed(bytes(64), repeat=100)
@@ -142,7 +144,7 @@ def test_pin_and_unpin() -> None:
     inst = unique()
     pin_dir = Path(DEFAULT_PIN_ROOT) / inst
     try:
-        with Datapath(mini_object(), limits=SMALL, instance=inst) as dp:
+        with Datapath(upf_object(), limits=SMALL, instance=inst) as dp:
             assert fs_magic(str(pin_dir)) == BPF_FS_MAGIC
             assert sorted(p.name for p in pin_dir.iterdir()) == sorted(set(dp.maps) & set(abi.MAPS))
             fd = libbpf.obj_get(str(pin_dir / "fars"))
@@ -162,7 +164,7 @@ def test_keep_pins_reuses_maps_across_restarts() -> None:
     pin_dir = Path(DEFAULT_PIN_ROOT) / inst
     key = abi.TeidKey(0x0A0B0C0D)
     try:
-        with Datapath(mini_object(), limits=SMALL, instance=inst, keep_pins=True) as dp1:
+        with Datapath(upf_object(), limits=SMALL, instance=inst, keep_pins=True) as dp1:
             assert dp1.reused == set()
             dp1.fars.set(7, abi.Far(action=abi.ApplyAction.FORW, teid=0x11223344))
             dp1.uplink_pdrs.set(key, abi.PdrSet(count=1))
@@ -171,18 +173,18 @@ def test_keep_pins_reuses_maps_across_restarts() -> None:
         assert (pin_dir / "fars").exists()  # still pinned after close
         # a restart that asks for other sizes keeps the pinned maps (and their sizes)
         limits = DatapathLimits(sessions=512, pdrs=256, fars=256, qers=16, nexthops=16)
-        with Datapath(mini_object(), limits=limits, instance=inst, keep_pins=True) as dp2:
+        with Datapath(upf_object(), limits=limits, instance=inst, keep_pins=True) as dp2:
             assert dp2.reused == set(dp2.maps) & set(abi.MAPS)
             assert dp2.fars.get(7).teid == 0x11223344  # type: ignore[union-attr]
             assert dp2.uplink_pdrs.get(key) is not None
             assert dp2.uplink_pdrs.max_entries == 256
             assert dp2.runtime.get(0).nh_gen == 41  # type: ignore[union-attr]
-            # the new program uses the reused maps
-            assert dp2.test_run(bytes(64))[1][:4] == (41).to_bytes(4, "little")
+            # the new program counts into the reused maps: its packet and dp1's
+            assert dp2.test_run(bytes(64))[0] == XDP_PASS
             c = dp2.xdp_stats.get_sum(1 * abi.Reason.REASON_MAX + abi.Reason.PASS_NOT_IP)
             assert c is not None and c.packets >= 2
         # without keep_pins, stale pins are replaced by fresh maps and removed at close
-        with Datapath(mini_object(), limits=SMALL, instance=inst) as dp3:
+        with Datapath(upf_object(), limits=SMALL, instance=inst) as dp3:
             assert dp3.reused == set()
             assert dp3.fars.get(7).teid == 0  # type: ignore[union-attr]
         assert not pin_dir.exists()
@@ -194,11 +196,11 @@ def test_incompatible_pin_is_refused() -> None:
     inst = unique()
     pin_dir = Path(DEFAULT_PIN_ROOT) / inst
     try:
-        with Datapath(mini_object(), limits=SMALL) as other:
+        with Datapath(upf_object(), limits=SMALL) as other:
             pin_dir.mkdir(parents=True)
             libbpf.obj_pin(other.fars.fd, str(pin_dir / "qers"))  # 20-byte values, qers has 24
         with pytest.raises(PinMismatchError, match="qers"):
-            Datapath(mini_object(), limits=SMALL, instance=inst, keep_pins=True).open()
+            Datapath(upf_object(), limits=SMALL, instance=inst, keep_pins=True).open()
     finally:
         remove_pins(pin_dir)
 
@@ -217,7 +219,7 @@ def test_pins_under_ip_netns_exec() -> None:
     try:
         with netns() as ns:
             r = subprocess.run(
-                ["ip", "netns", "exec", ns, sys.executable, "-c", code, str(mini_object()), inst],
+                ["ip", "netns", "exec", ns, sys.executable, "-c", code, str(upf_object()), inst],
                 cwd=REPO,
                 capture_output=True,
                 text=True,
@@ -225,7 +227,7 @@ def test_pins_under_ip_netns_exec() -> None:
             )
             assert r.returncode == 0, r.stderr
         assert (pin_dir / "fars").exists(), r.stdout
-        with Datapath(mini_object(), limits=SMALL, instance=inst, keep_pins=True) as dp:
+        with Datapath(upf_object(), limits=SMALL, instance=inst, keep_pins=True) as dp:
             assert dp.fars.get(3).action == 2  # type: ignore[union-attr]
     finally:
         remove_pins(pin_dir)
@@ -233,7 +235,7 @@ def test_pins_under_ip_netns_exec() -> None:
 
 def test_bad_instance_name() -> None:
     with pytest.raises(ValueError):
-        Datapath(mini_object(), instance="../x")
+        Datapath(upf_object(), instance="../x")
 
 
 # ---------------------------------------------------------------------------
@@ -256,7 +258,7 @@ def test_attach_detach_on_veth_in_netns() -> None:
             ipr.link("add", ifname="upfa", kind="veth", peer={"ifname": "upfb"})
             for name in ("upfa", "upfb"):
                 ipr.link("set", index=ipr.link_lookup(ifname=name)[0], state="up")
-        with Datapath(mini_object(), limits=SMALL) as dp:
+        with Datapath(upf_object(), limits=SMALL) as dp:
             idx = dp.attach("upfa", netns=ns)
             mode, prog_id = _xdp_state(ns, idx)
             assert mode == "xdp" and prog_id  # native
@@ -280,19 +282,18 @@ def test_limits_are_checked() -> None:
         DatapathLimits.for_sessions(2**32)
 
 
-@pytest.mark.skipif(not UPF_OBJECT.exists(), reason="build/xdp/upf.o not built (make bpf)")
 def test_real_object_pins_round_trip() -> None:
     """The real object (internal .rodata, datapath-private maps) pins, reuses and unpins."""
     inst = unique()
     pin_dir = Path(DEFAULT_PIN_ROOT) / inst
     try:
-        with Datapath(UPF_OBJECT, limits=SMALL, instance=inst, keep_pins=True) as dp:
+        with Datapath(upf_object(), limits=SMALL, instance=inst, keep_pins=True) as dp:
             dp.fars.set(3, abi.Far(action=abi.ApplyAction.FORW))
             assert {p.name for p in pin_dir.iterdir()} == set(abi.MAPS)
-        with Datapath(UPF_OBJECT, limits=SMALL, instance=inst, keep_pins=True) as dp:
+        with Datapath(upf_object(), limits=SMALL, instance=inst, keep_pins=True) as dp:
             assert dp.reused == set(abi.MAPS)
             assert dp.fars.get(3).action == abi.ApplyAction.FORW  # type: ignore[union-attr]
-        with Datapath(UPF_OBJECT, limits=SMALL, instance=inst):
+        with Datapath(upf_object(), limits=SMALL, instance=inst):
             pass
         assert not pin_dir.exists()
     finally:

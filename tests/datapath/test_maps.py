@@ -1,4 +1,4 @@
-"""Typed map handles against real kernel maps (the stand-in object's, resized small)."""
+"""Typed map handles against real kernel maps (build/xdp/upf.o's, resized small)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.datapath.dp_support import mini_object
+from tests.datapath.dp_support import upf_object
 from upf.datapath import abi, libbpf, stats
 from upf.datapath.libbpf import BpfError, MapFullError
 from upf.datapath.loader import Datapath, DatapathLimits
@@ -22,7 +22,7 @@ SESSIONS = 4096
 @pytest.fixture(scope="module")
 def dp() -> Iterator[Datapath]:
     limits = DatapathLimits(sessions=SESSIONS, pdrs=1024, fars=1024, qers=64, nexthops=64)
-    with Datapath(mini_object(), limits=limits) as d:
+    with Datapath(upf_object(), limits=limits) as d:
         yield d
 
 

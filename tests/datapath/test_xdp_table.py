@@ -25,7 +25,6 @@ import os
 import socket
 import struct
 import sys
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import IntEnum
@@ -45,6 +44,7 @@ from upf.datapath import abi
 from upf.datapath.abi import ApplyAction, Encap, Iface, Ohr, PdrFlags, Reason
 from upf.datapath.libbpf import BpfObject, prog_test_run
 from upf.datapath.maps import ArrayMap, Map, PerCpuArrayMap
+from upf.topology import Topology
 
 pytestmark = pytest.mark.root
 
@@ -1142,21 +1142,14 @@ def test_complete_trunc_base_forwards(dut: Dut) -> None:
 
 @contextlib.contextmanager
 def own_netns() -> Iterator[str]:
-    from pyroute2 import netns
-
-    name = f"upf-xdp-{uuid.uuid4().hex[:8]}"
-    outer = os.stat("/proc/thread-self/ns/net").st_ino
-    netns.create(name)
-    try:
-        netns.pushns(name)
-        try:
+    """This thread in a fresh namespace for the block (sysctl writes land there)."""
+    with Topology("upfxdp") as topo:
+        ns = topo.netns("fib")
+        outer = os.stat("/proc/thread-self/ns/net").st_ino
+        with ns.entered():
             # sysctl writes below must land in the new namespace, never the host's
             assert os.stat("/proc/thread-self/ns/net").st_ino != outer
-            yield name
-        finally:
-            netns.popns()
-    finally:
-        netns.remove(name)
+            yield ns.name
 
 
 def set_forwarding(on: bool) -> None:

@@ -44,7 +44,7 @@ def test_container_runs_the_upf() -> None:
         xdp["object"] = "/usr/lib/upf/upf.o"
         cfg_path = upf.workdir / "upf.yaml"
         cfg_path.write_text(yaml.safe_dump({**upf.config, "xdp": xdp}))
-        name = f"upf-{topo.topo.tag}"
+        name = f"upf-{topo.name}"
         run = subprocess.run(
             # runc and modest rlimits: what podman needs on our VMs (RIG.md)
             ["podman", "--runtime", "runc", "run", "-d", "--name", name, "--privileged",
@@ -57,7 +57,7 @@ def test_container_runs_the_upf() -> None:
         try:
             upf.wait_ready(30)
             assert all(xdp_prog_ids(topo).values())
-            with topo.smf.enter():
+            with topo.smf.entered():
                 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             s.bind((topo.addr.smf, 0))
             smf = ScapySmf(s, (topo.addr.upf_n4, 8805), topo.addr.smf)

@@ -27,13 +27,28 @@ from scapy.layers.inet import IP, UDP
 from scapy.layers.l2 import Ether
 
 from benchmarks import bpfbench as bb
-from benchmarks.packets import PDU_TYPE_DL, downlink_packet, frame, uplink_packet
+from benchmarks.packets import (
+    ADDRESSES,
+    DN_ADDR,
+    PDU_TYPE_DL,
+    downlink_packet,
+    frame,
+    uplink_packet,
+)
 from benchmarks.sessions import SessionPlan, UpfMaps, program_sessions
-from tests import netns
-from tests.netns import Capture, Topology
+from tests.e2e.capture import Capture, write_pcap
 from upf.datapath import abi
 from upf.datapath.loader import Datapath, DatapathLimits
 from upf.datapath.nexthop import NexthopWatcher
+from upf.topology import (
+    DN_IF,
+    GNB_IF,
+    NETNS_RUN_DIR,
+    UPF_N3_IF,
+    UPF_N6_IF,
+    UpfTopology,
+    veth,
+)
 
 pytestmark = [
     pytest.mark.root,
@@ -53,7 +68,7 @@ DN2_IF = "dn1"
 class Upf:
     """A running fast path on a topology, its maps and the next-hop watcher."""
 
-    topo: Topology
+    topo: UpfTopology
     dp: Datapath
     maps: UpfMaps
     watcher: NexthopWatcher
@@ -67,8 +82,8 @@ class Upf:
             uplink_packet(
                 PLAN,
                 SESSION,
-                src_mac=t.gnb.mac(netns.GNB_IF),
-                dst_mac=t.upf.mac(netns.UPF_N3_IF),
+                src_mac=t.gnb.mac(GNB_IF),
+                dst_mac=t.upf.mac(UPF_N3_IF),
                 payload=marker,
                 ttl=ttl,
             )
@@ -80,8 +95,8 @@ class Upf:
             downlink_packet(
                 PLAN,
                 SESSION,
-                src_mac=t.dn.mac(netns.DN_IF),
-                dst_mac=t.upf.mac(netns.UPF_N6_IF),
+                src_mac=t.dn.mac(DN_IF),
+                dst_mac=t.upf.mac(UPF_N6_IF),
                 payload=marker,
             )
         )
@@ -118,7 +133,7 @@ class Upf:
 @contextlib.contextmanager
 def running_upf(static_neigh: bool = True) -> Iterator[Upf]:
     with contextlib.ExitStack() as stack:
-        topo = stack.enter_context(netns.topology(static_neigh=static_neigh))
+        topo = stack.enter_context(UpfTopology("upft", ADDRESSES, static_neigh=static_neigh))
         # Endpoints that swallow the test traffic, so no ICMP port unreachable comes back
         # through the UPF and muddles the counters (UDP 9 in the DN, GTP-U 2152 at the gNB).
         for ns, port in ((topo.dn, 9), (topo.gnb, 2152)):
@@ -127,14 +142,14 @@ def running_upf(static_neigh: bool = True) -> Iterator[Upf]:
                 sink.bind(("0.0.0.0", port))
         pass_obj, pass_fd = bb.load_single("pass", "bench_pass")
         stack.callback(pass_obj.close)
-        topo.gnb.set_xdp(netns.GNB_IF, pass_fd)
-        topo.dn.set_xdp(netns.DN_IF, pass_fd)
+        topo.gnb.set_xdp(GNB_IF, pass_fd)
+        topo.dn.set_xdp(DN_IF, pass_fd)
         limits = DatapathLimits(sessions=1024, pdrs=1024, fars=1024, qers=1024, nexthops=1024)
         dp = stack.enter_context(Datapath(bb.UPF_OBJ, limits=limits))
         maps = UpfMaps.from_datapath(dp)
         program_sessions(maps, PLAN)
-        n3 = dp.attach(netns.UPF_N3_IF, netns=topo.upf.name)
-        n6 = dp.attach(netns.UPF_N6_IF, netns=topo.upf.name)
+        n3 = dp.attach(UPF_N3_IF, netns=topo.upf.name)
+        n6 = dp.attach(UPF_N6_IF, netns=topo.upf.name)
         watcher = stack.enter_context(NexthopWatcher(dp.runtime, netns=topo.upf.name))
         yield Upf(topo, dp, maps, watcher, pass_fd, n3, n6)
 
@@ -177,7 +192,7 @@ def tshark_fields(pcap: Path, *fields: str) -> str:
 
 def assert_not_malformed(tmp_path: Path, name: str, frames: list[bytes]) -> Path:
     pcap = tmp_path / f"{name}.pcap"
-    netns.write_pcap(str(pcap), frames)
+    write_pcap(str(pcap), frames)
     assert tshark(pcap, "-T", "fields", "-e", "frame.number").split() == [
         str(i + 1) for i in range(len(frames))
     ]
@@ -195,7 +210,7 @@ def check_uplink_frame(u: Upf, got: bytes, sent: bytes, dst_mac: str, src_mac: s
     inner_sent: Any = Ether(sent)[GTPPDUSessionContainer].payload
     assert (pkt.dst, pkt.src, pkt.type) == (dst_mac, src_mac, 0x0800)
     ip = pkt[IP]
-    assert (ip.src, ip.dst, ip.proto) == (PLAN.ue(SESSION), "10.200.6.2", 17)
+    assert (ip.src, ip.dst, ip.proto) == (PLAN.ue(SESSION), DN_ADDR, 17)
     assert ip.ttl == inner_sent.ttl - 1
     assert ip.len == len(bytes(inner_sent))
     ip_check: Any = IP(bytes(ip))
@@ -215,14 +230,14 @@ def check_uplink_frame(u: Upf, got: bytes, sent: bytes, dst_mac: str, src_mac: s
 def test_uplink_arrives_decapsulated_at_dn(upf: Upf, tmp_path: Path) -> None:
     t = upf.topo
     sent = upf.uplink(b"e2e-uplink-0001")
-    with Capture(t.dn, netns.DN_IF) as cap:
-        t.gnb.send_frames(netns.GNB_IF, [sent])
+    with Capture(t.dn, DN_IF) as cap:
+        t.gnb.send_frames(GNB_IF, [sent])
         got = cap.wait(_udp_payload_is(b"e2e-uplink-0001"))
     assert len(got) == 1, f"uplink not delivered; UPF reasons on n3: {upf.maps.reasons(upf.n3)}"
-    check_uplink_frame(upf, got[0], sent, t.dn.mac(netns.DN_IF), t.upf.mac(netns.UPF_N6_IF))
+    check_uplink_frame(upf, got[0], sent, t.dn.mac(DN_IF), t.upf.mac(UPF_N6_IF))
     pcap = assert_not_malformed(tmp_path, "dn", got)
     fields = tshark_fields(pcap, "ip.src", "ip.dst", "ip.ttl", "udp.dstport", "gtp.teid")
-    assert fields.strip() == f"{PLAN.ue(SESSION)},10.200.6.2,63,9,"
+    assert fields.strip() == f"{PLAN.ue(SESSION)},{DN_ADDR},63,9,"
     assert upf.count(upf.n3, abi.Reason.FWD_UPLINK) == 1
     assert upf.verdicts(upf.n3) == {"FWD_UPLINK": 1}
     ul_stats = upf.maps.pdr_stats.get_sum(PLAN.ul_far(SESSION))
@@ -234,15 +249,15 @@ def test_uplink_arrives_decapsulated_at_dn(upf: Upf, tmp_path: Path) -> None:
 def test_downlink_arrives_encapsulated_at_gnb(upf: Upf, tmp_path: Path) -> None:
     t = upf.topo
     sent = upf.downlink(b"e2e-downlink-0001")
-    with Capture(t.gnb, netns.GNB_IF) as cap:
-        t.dn.send_frames(netns.DN_IF, [sent])
+    with Capture(t.gnb, GNB_IF) as cap:
+        t.dn.send_frames(DN_IF, [sent])
         got = cap.wait(_udp_payload_is(b"e2e-downlink-0001"))
     assert len(got) == 1, f"downlink not delivered; UPF reasons on n6: {upf.maps.reasons(upf.n6)}"
     pkt: Any = Ether(got[0])
     inner_sent: Any = Ether(sent)[IP]
     assert (pkt.dst, pkt.src, pkt.type) == (
-        t.gnb.mac(netns.GNB_IF),
-        t.upf.mac(netns.UPF_N3_IF),
+        t.gnb.mac(GNB_IF),
+        t.upf.mac(UPF_N3_IF),
         0x0800,
     )
     outer = pkt[IP]
@@ -263,7 +278,7 @@ def test_downlink_arrives_encapsulated_at_gnb(upf: Upf, tmp_path: Path) -> None:
     psc = pkt[GTPPDUSessionContainer]
     assert (psc.ExtHdrLen, psc.type, psc.QFI, psc.NextExtHdr) == (1, PDU_TYPE_DL, PLAN.qfi, 0)
     inner = psc[IP]
-    assert (inner.src, inner.dst, inner.ttl) == ("10.200.6.2", PLAN.ue(SESSION), inner_sent.ttl - 1)
+    assert (inner.src, inner.dst, inner.ttl) == (DN_ADDR, PLAN.ue(SESSION), inner_sent.ttl - 1)
     assert bytes(inner[UDP]) == bytes(inner_sent[UDP])
     pcap = assert_not_malformed(tmp_path, "gnb", got)
     fields = tshark_fields(
@@ -282,24 +297,24 @@ def test_downlink_arrives_encapsulated_at_gnb(upf: Upf, tmp_path: Path) -> None:
 @needs_tshark
 def test_nexthop_follows_neighbour_mac_change(upf: Upf, tmp_path: Path) -> None:
     t = upf.topo
-    old_mac = t.dn.mac(netns.DN_IF)
-    with Capture(t.dn, netns.DN_IF) as cap:
-        t.gnb.send_frames(netns.GNB_IF, [upf.uplink(b"e2e-nh-mac-1")])
+    old_mac = t.dn.mac(DN_IF)
+    with Capture(t.dn, DN_IF) as cap:
+        t.gnb.send_frames(GNB_IF, [upf.uplink(b"e2e-nh-mac-1")])
         first = cap.wait(_udp_payload_is(b"e2e-nh-mac-1"))
     assert [Ether(f).dst for f in first] == [old_mac]
 
     new_mac = "02:00:5e:10:00:66"
     gen = upf.settled_gen()
-    t.dn.set_mac(netns.DN_IF, new_mac)
-    t.upf.set_neigh(netns.UPF_N6_IF, "10.200.6.2", new_mac)  # RTM_NEWNEIGH, new lladdr
+    t.dn.set_mac(DN_IF, new_mac)
+    t.upf.set_neigh(UPF_N6_IF, DN_ADDR, new_mac)  # RTM_NEWNEIGH, new lladdr
     assert upf.wait_gen_above(gen) > gen, "the netlink watcher did not invalidate next hops"
 
-    with Capture(t.dn, netns.DN_IF) as cap:
+    with Capture(t.dn, DN_IF) as cap:
         sent = upf.uplink(b"e2e-nh-mac-2")
-        t.gnb.send_frames(netns.GNB_IF, [sent])
+        t.gnb.send_frames(GNB_IF, [sent])
         second = cap.wait(_udp_payload_is(b"e2e-nh-mac-2"))
     assert len(second) == 1
-    check_uplink_frame(upf, second[0], sent, new_mac, t.upf.mac(netns.UPF_N6_IF))
+    check_uplink_frame(upf, second[0], sent, new_mac, t.upf.mac(UPF_N6_IF))
     assert_not_malformed(tmp_path, "dn-mac", first + second)
     assert upf.verdicts(upf.n3) == {"FWD_UPLINK": 2}
 
@@ -307,26 +322,24 @@ def test_nexthop_follows_neighbour_mac_change(upf: Upf, tmp_path: Path) -> None:
 @needs_tshark
 def test_nexthop_follows_more_specific_route(upf: Upf, tmp_path: Path) -> None:
     t = upf.topo
-    netns.veth(t.upf, UPF_N6B_IF, t.dn, DN2_IF)
+    veth(t.upf, UPF_N6B_IF, t.dn, DN2_IF)
     t.upf.add_addr(UPF_N6B_IF, UPF_N6B_ADDR, 24)
     t.dn.add_addr(DN2_IF, DN2_N6B_ADDR, 24)
-    t.upf.up(UPF_N6B_IF)
-    t.dn.up(DN2_IF)
     t.dn.set_xdp(DN2_IF, upf.pass_fd)
     t.upf.set_neigh(UPF_N6B_IF, DN2_N6B_ADDR, t.dn.mac(DN2_IF))
 
-    with Capture(t.dn, netns.DN_IF) as cap:
-        t.gnb.send_frames(netns.GNB_IF, [upf.uplink(b"e2e-nh-route-1")])
+    with Capture(t.dn, DN_IF) as cap:
+        t.gnb.send_frames(GNB_IF, [upf.uplink(b"e2e-nh-route-1")])
         assert len(cap.wait(_udp_payload_is(b"e2e-nh-route-1"))) == 1
 
     gen = upf.settled_gen()
-    with t.upf.ipr() as ipr:  # 10.200.6.2/32 via the second link: more specific than /24
-        ipr.route("add", dst="10.200.6.2", dst_len=32, gateway=DN2_N6B_ADDR)
+    with t.upf.ipr() as ipr:  # the DN host's /32 via the second link: more specific than /24
+        ipr.route("add", dst=DN_ADDR, dst_len=32, gateway=DN2_N6B_ADDR)
     assert upf.wait_gen_above(gen) > gen, "the netlink watcher did not invalidate next hops"
 
-    with Capture(t.dn, DN2_IF) as cap2, Capture(t.dn, netns.DN_IF) as cap1:
+    with Capture(t.dn, DN2_IF) as cap2, Capture(t.dn, DN_IF) as cap1:
         sent = upf.uplink(b"e2e-nh-route-2")
-        t.gnb.send_frames(netns.GNB_IF, [sent])
+        t.gnb.send_frames(GNB_IF, [sent])
         via_new = cap2.wait(_udp_payload_is(b"e2e-nh-route-2"))
         via_old = cap1.wait(_udp_payload_is(b"e2e-nh-route-2"), timeout=0.3)
     assert (len(via_new), len(via_old)) == (1, 0)
@@ -339,18 +352,18 @@ def test_nexthop_follows_more_specific_route(upf: Upf, tmp_path: Path) -> None:
 def test_unknown_neighbour_handed_to_kernel(upf_no_neigh: Upf, tmp_path: Path) -> None:
     u = upf_no_neigh
     t = u.topo
-    assert "10.200.6.2" not in t.upf.run(["ip", "neigh", "show"]).stdout
-    with Capture(t.dn, netns.DN_IF) as cap:
+    assert DN_ADDR not in t.upf.run(["ip", "neigh", "show"]).stdout
+    with Capture(t.dn, DN_IF) as cap:
         sent = u.uplink(b"e2e-noneigh-ul")
-        t.gnb.send_frames(netns.GNB_IF, [sent])
+        t.gnb.send_frames(GNB_IF, [sent])
         got = cap.wait(_udp_payload_is(b"e2e-noneigh-ul"))
     assert len(got) == 1, f"not delivered by the kernel; reasons on n3: {u.maps.reasons(u.n3)}"
     # The kernel forwarded it (and decremented the TTL itself): same checks as the fast path.
-    check_uplink_frame(u, got[0], sent, t.dn.mac(netns.DN_IF), t.upf.mac(netns.UPF_N6_IF))
+    check_uplink_frame(u, got[0], sent, t.dn.mac(DN_IF), t.upf.mac(UPF_N6_IF))
     assert u.verdicts(u.n3) == {"PASS_NO_NEIGH": 1}
 
-    with Capture(t.gnb, netns.GNB_IF) as cap:
-        t.dn.send_frames(netns.DN_IF, [u.downlink(b"e2e-noneigh-dl")])
+    with Capture(t.gnb, GNB_IF) as cap:
+        t.dn.send_frames(DN_IF, [u.downlink(b"e2e-noneigh-dl")])
         got_dl = cap.wait(_udp_payload_is(b"e2e-noneigh-dl"))
     assert len(got_dl) == 1, f"not delivered by the kernel; reasons on n6: {u.maps.reasons(u.n6)}"
     pkt: Any = Ether(got_dl[0])
@@ -363,8 +376,8 @@ def test_unknown_neighbour_handed_to_kernel(upf_no_neigh: Upf, tmp_path: Path) -
     assert_not_malformed(tmp_path, "noneigh", got + got_dl)
 
     # The kernel has resolved both neighbours now: the next packets take the fast path.
-    with Capture(t.dn, netns.DN_IF) as cap:
-        t.gnb.send_frames(netns.GNB_IF, [u.uplink(b"e2e-noneigh-ul2")])
+    with Capture(t.dn, DN_IF) as cap:
+        t.gnb.send_frames(GNB_IF, [u.uplink(b"e2e-noneigh-ul2")])
         assert len(cap.wait(_udp_payload_is(b"e2e-noneigh-ul2"))) == 1
     assert u.count(u.n3, abi.Reason.FWD_UPLINK) == 1
 
@@ -372,8 +385,8 @@ def test_unknown_neighbour_handed_to_kernel(upf_no_neigh: Upf, tmp_path: Path) -
 def test_namespaces_removed_on_failure() -> None:
     names: list[str] = []
     with pytest.raises(RuntimeError, match="boom"), running_upf() as u:
-        names = [u.topo.gnb.name, u.topo.upf.name, u.topo.dn.name]
+        names = [ns.name for ns in u.topo.namespaces]
         raise RuntimeError("boom")
     assert names
-    left = set(os.listdir(netns.NETNS_RUN_DIR)) if os.path.isdir(netns.NETNS_RUN_DIR) else set()
+    left = set(os.listdir(NETNS_RUN_DIR)) if os.path.isdir(NETNS_RUN_DIR) else set()
     assert left.isdisjoint(names)

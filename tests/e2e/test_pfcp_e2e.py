@@ -30,7 +30,7 @@ from tests.e2e.scapy_smf import (
 )
 from upf.testbed import Traffic, UpfProcess, xdp_prog_ids
 from upf.testbed import testbed as upf_testbed
-from upf.topology import UpfTopology
+from upf.topology import SMF_IF, UpfTopology
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -63,13 +63,13 @@ def bed() -> Iterator[Bed]:
     with upf_testbed("upfe2e", overrides=overrides) as b:
         topo = b[0]
         for extra in (ALLOWED_UNASSOCIATED, NOT_ALLOWED):
-            topo.smf.ip("addr", "add", f"{extra}/24", "dev", "smf0")
+            topo.smf.add_addr(SMF_IF, extra, topo.addr.prefixlen)
         yield b
 
 
 def make_smf(topo: UpfTopology, addr: str | None = None) -> ScapySmf:
     a = topo.addr
-    with topo.smf.enter():
+    with topo.smf.entered():
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.bind((addr or a.smf, 0))
     return ScapySmf(s, (a.upf_n4, 8805), addr or a.smf)
@@ -267,7 +267,7 @@ def test_restarted_smf_reusing_sequence_numbers(bed: Bed) -> None:
     """A restarted SMF (same address and port) numbers its requests from 1 again."""
     topo, upf, _ = bed
     a = topo.addr
-    with topo.smf.enter():
+    with topo.smf.entered():
         s1 = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s1.bind((a.smf, 0))
     port = s1.getsockname()[1]
@@ -277,7 +277,7 @@ def test_restarted_smf_reusing_sequence_numbers(bed: Bed) -> None:
     est1 = first.establish(spec)
     assert est1 is not None and est1.cause == CauseValue.REQUEST_ACCEPTED
     s1.close()
-    with topo.smf.enter():
+    with topo.smf.entered():
         s2 = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s2.bind((a.smf, port))
     second = ScapySmf(s2, (a.upf_n4, 8805), a.smf)  # sequence numbers start over
@@ -300,7 +300,7 @@ def test_restarted_smf_reusing_sequence_numbers(bed: Bed) -> None:
 
 def scrape(topo: UpfTopology) -> dict[str, float]:
     """/metrics of the UPF (its exporter listens on 127.0.0.1 inside the UPF namespace)."""
-    with topo.upf.enter():
+    with topo.upf.entered():
         s = socket.create_connection(("127.0.0.1", 9100), timeout=5)
     with s:
         s.sendall(b"GET /metrics HTTP/1.0\r\nHost: upf\r\n\r\n")
