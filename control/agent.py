@@ -276,7 +276,8 @@ class Agent:
     async def _after_node(self, *, wake_timer: bool = True) -> None:
         while (event := self.node.next_event()) is not None:
             self._dispatch(event)
-        await self._flush()
+        if not self._end_markers:  # else the sender sends them first, then the responses
+            await self._flush()
         if wake_timer:
             self._rearm()
 
@@ -487,16 +488,22 @@ class Agent:
             await self._purge(peer[0])
 
     async def _purge(self, host: str, seids: Iterable[int] | None = None) -> int:
-        """Delete sessions of ``host`` (all, or those in ``seids``); returns how many."""
+        """Delete sessions of ``host`` (all, or those in ``seids``); returns how many.
+
+        Each deletion queues behind the session's requests in progress; purging all of a
+        host's sessions also covers establishments still being applied (their SEID is busy
+        but not in the session table yet)."""
         wanted = set(seids) if seids is not None else None
         victims = [s.local_seid for s in self.sessions.values()
                    if s.peer == host and (wanted is None or s.local_seid in wanted)]
+        if wanted is None:
+            victims += [seid for seid in self._busy if seid not in self.sessions]
         loop = asyncio.get_running_loop()
         futures: list[asyncio.Future[bool]] = []
         for seid in victims:
             future: asyncio.Future[bool] = loop.create_future()
             futures.append(future)
-            self._exclusive(seid, functools.partial(self._delete, seid, None, future))
+            self._exclusive(seid, functools.partial(self._delete, seid, None, future, host))
         results = await asyncio.gather(*futures, return_exceptions=True)
         return sum(1 for r in results if r is True)
 
@@ -614,24 +621,28 @@ class Agent:
         self._respond(event, cls(0, Cause.SESSION_CONTEXT_NOT_FOUND, seid=0))
         return True
 
+    # Each job below calls _release(seid) exactly once: at once if the request is answered
+    # without a plan (rejected, unknown SEID), else from its plan's completion callback.
+    # Everything a job does before submitting its plan is inside one try, so a bug answers
+    # System failure and frees the SEID instead of leaving it busy.
+
     def _establish(self, event: RequestReceived, seid: int) -> None:
         msg = event.message
         assert isinstance(msg, SessionEstablishmentRequest)
         remote = msg.cp_f_seid
-        what = f"session establishment from {event.peer}"
 
         def reject(exc: BaseException) -> None:
-            cause, extra = self._rejection(what, exc)
+            cause, extra = self._rejection(f"session establishment from {event.peer}", exc)
             self._respond(event, SessionEstablishmentResponse(0, self._node_id, cause,
                                                               seid=remote.seid, **extra))
 
-        base = Session(local_seid=seid, remote_seid=remote.seid, peer=sys.intern(event.peer[0]),
-                       remote_ipv4=remote.ipv4, remote_ipv6=remote.ipv6,
-                       fq_csids=csid_set(msg.fq_csid))
-        rules = cc.SessionRules(create_pdr=msg.create_pdr, create_far=msg.create_far,
-                                create_qer=msg.create_qer, create_urr=msg.create_urr)
-        txn = self.alloc.begin()
         try:
+            base = Session(local_seid=seid, remote_seid=remote.seid,
+                           peer=sys.intern(event.peer[0]), remote_ipv4=remote.ipv4,
+                           remote_ipv6=remote.ipv6, fq_csids=csid_set(msg.fq_csid))
+            rules = cc.SessionRules(create_pdr=msg.create_pdr, create_far=msg.create_far,
+                                    create_qer=msg.create_qer, create_urr=msg.create_urr)
+            txn = self.alloc.begin()
             result = cc.establish(seid, base, rules, self.alloc, txn)  # aborts txn on failure
         except Exception as exc:
             self._release(seid)
@@ -657,6 +668,8 @@ class Agent:
                     created_pdr=tuple(created_pdr(c) for c in result.created
                                       if c.f_teid or c.ue_v4 or c.ue_v6),
                     seid=remote.seid))
+            except Exception as exc:
+                reject(exc)
             finally:
                 self._release(seid)
 
@@ -665,38 +678,38 @@ class Agent:
     def _modify(self, event: RequestReceived, seid: int) -> None:
         msg = event.message
         assert isinstance(msg, SessionModificationRequest)
-        if self._unknown_session(event, seid):
-            self._release(seid)
-            return
-        old = self.sessions[seid]
-        what = f"{old} modification"
-        remote_seid = old.remote_seid
+        old = self.sessions.get(seid)
+        remote_seid = old.remote_seid if old is not None else 0
 
         def reject(exc: BaseException) -> None:
-            cause, extra = self._rejection(what, exc)
+            cause, extra = self._rejection(f"{old} modification", exc)
             self._respond(event, SessionModificationResponse(0, cause, seid=remote_seid,
                                                              **extra))
 
-        session = old
-        if msg.cp_f_seid is not None:  # the SMF moved the session (TS 29.244 7.5.4)
-            session = with_remote_seid(session, msg.cp_f_seid)
-        if msg.fq_csid:
-            session = dataclasses.replace(session, fq_csids=csid_set(msg.fq_csid))
-        rules = cc.SessionRules(
-            create_pdr=msg.create_pdr, create_far=msg.create_far,
-            create_qer=msg.create_qer, create_urr=msg.create_urr,
-            update_pdr=msg.update_pdr, update_far=msg.update_far,
-            update_qer=msg.update_qer, update_urr=msg.update_urr,
-            remove_pdr=msg.remove_pdr, remove_far=msg.remove_far,
-            remove_qer=msg.remove_qer, remove_urr=msg.remove_urr,
-        )
-        # Usage reports: removed URRs (final) and queried ones (TS 29.244 7.5.4, 5.2.2.3).
-        removed_urrs = {r.urr_id for r in msg.remove_urr}
-        queried = {q.urr_id for q in msg.query_urr}
-        if msg.pfcpsmreq_flags is not None and msg.pfcpsmreq_flags & PfcpsmReqFlags.QAURR:
-            queried |= set(session.urrs)
         txn = self.alloc.begin()
         try:
+            if self._unknown_session(event, seid):
+                self._release(seid)
+                return
+            assert old is not None
+            session = old
+            if msg.cp_f_seid is not None:  # the SMF moved the session (TS 29.244 7.5.4)
+                session = with_remote_seid(session, msg.cp_f_seid)
+            if msg.fq_csid:
+                session = dataclasses.replace(session, fq_csids=csid_set(msg.fq_csid))
+            rules = cc.SessionRules(
+                create_pdr=msg.create_pdr, create_far=msg.create_far,
+                create_qer=msg.create_qer, create_urr=msg.create_urr,
+                update_pdr=msg.update_pdr, update_far=msg.update_far,
+                update_qer=msg.update_qer, update_urr=msg.update_urr,
+                remove_pdr=msg.remove_pdr, remove_far=msg.remove_far,
+                remove_qer=msg.remove_qer, remove_urr=msg.remove_urr,
+            )
+            # Usage reports: removed URRs (final) and queried ones (TS 29.244 7.5.4, 5.2.2.3).
+            removed_urrs = {r.urr_id for r in msg.remove_urr}
+            queried = {q.urr_id for q in msg.query_urr}
+            if msg.pfcpsmreq_flags is not None and msg.pfcpsmreq_flags & PfcpsmReqFlags.QAURR:
+                queried |= set(session.urrs)
             result = cc.modify(session, rules, self.alloc, txn)  # aborts txn on failure
             new = result.session
             assert new is not None
@@ -706,7 +719,7 @@ class Agent:
             if reads:
                 plan = dataclasses.replace(plan, reads=tuple(sorted(reads | set(plan.reads))))
         except Exception as exc:
-            txn.abort()
+            txn.abort()  # (idempotent; compile aborts it itself)
             self._release(seid)
             reject(exc)
             return
@@ -737,24 +750,21 @@ class Agent:
                     created_pdr=tuple(created_pdr(c) for c in result.created
                                       if c.f_teid or c.ue_v4 or c.ue_v6),
                     usage_report=reports, seid=session.remote_seid))
+            except Exception as exc:
+                reject(exc)
             finally:
                 self._release(seid)
 
         self.applier.submit(plan, done)
 
     def _delete(self, seid: int, event: RequestReceived | None,
-                future: asyncio.Future[bool] | None) -> None:
-        """Delete a session: for a Deletion Request (``event``) or a purge (``future``)."""
-        if event is not None and self._unknown_session(event, seid):
-            self._release(seid)
-            return
+                future: asyncio.Future[bool] | None, host: str | None = None) -> None:
+        """Delete a session: for a Deletion Request (``event``) or a purge of ``host``'s
+        sessions (``future``)."""
         session = self.sessions.get(seid)
-        if session is None:  # purged meanwhile
-            self._release(seid)
-            if future is not None and not future.done():
-                future.set_result(False)
-            return
-        remote_seid = session.remote_seid
+        if session is not None and host is not None and session.peer != host:
+            session = None  # not one of the purged peer's (an SEID busy for another peer)
+        remote_seid = session.remote_seid if session is not None else 0
 
         def fail(exc: BaseException) -> None:
             cause, _ = self._rejection(f"{session} deletion", exc)
@@ -765,9 +775,17 @@ class Agent:
 
         txn = self.alloc.begin()
         try:
+            if event is not None and self._unknown_session(event, seid):
+                self._release(seid)
+                return
+            if session is None:  # gone meanwhile, or not the purged peer's
+                self._release(seid)
+                if future is not None and not future.done():
+                    future.set_result(False)
+                return
             result = cc.delete(session, txn)
         except Exception as exc:
-            txn.abort()
+            txn.abort()  # (idempotent; compile aborts it itself)
             self._release(seid)
             fail(exc)
             return
@@ -778,7 +796,7 @@ class Agent:
                     txn.abort()
                     fail(error)
                     return
-                assert applied is not None
+                assert applied is not None and session is not None
                 txn.commit()
                 del self.sessions[seid]
                 self.stats.sessions_deleted += 1
@@ -790,6 +808,8 @@ class Agent:
                         0, Cause.REQUEST_ACCEPTED, usage_report=reports, seid=remote_seid))
                 if future is not None and not future.done():
                     future.set_result(True)
+            except Exception as exc:
+                fail(exc)
             finally:
                 self._release(seid)
 

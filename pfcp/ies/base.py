@@ -28,6 +28,7 @@ from typing import Any, NamedTuple, TypeAlias, TypeVar
 from pfcp.buffer import TL, U16, U32, Buffer, Writer
 from pfcp.enums import Cause, IEType
 from pfcp.errors import BufferReadError, DecodeError, EncodeError, IeValueError
+from pfcp.fastinit import fast_init, is_frozen_slotted
 
 _T = TypeVar("_T")
 
@@ -89,6 +90,15 @@ class IeCodec(NamedTuple):
 IE_CODECS: dict[int, IeCodec] = {}
 
 
+def _fast_init_once(cls: type) -> None:
+    """Every IE and message class gets the faster __init__ (pfcp/fastinit.py): the agent
+    builds a response's IEs for every request, and the dataclass one costs more than encoding
+    them."""
+    init = cls.__dict__.get("__init__")
+    if is_frozen_slotted(cls) and getattr(init, "__module__", None) != fast_init.__module__:
+        fast_init(cls)
+
+
 def register(
     ie_type: IEType,
     cls: type,
@@ -110,6 +120,7 @@ def register(
     the fast forms agree with pull/push."""
     if ie_type in IE_CODECS:
         raise RuntimeError(f"IE type {ie_type!r} registered twice")
+    _fast_init_once(cls)
     IE_CODECS[ie_type] = IeCodec(cls, pull, push, kind, spec, table, mask, fast, tlv, enc_mask, flag_len)
 
 
@@ -286,6 +297,7 @@ class Spec:
 
 
 def bind(cls: type, fields: Sequence[Field], checks: Sequence[Check] = ()) -> Spec:
+    _fast_init_once(cls)
     spec = Spec(cls, fields, checks)
     cls._spec = spec  # type: ignore[attr-defined]
     return spec

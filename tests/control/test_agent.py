@@ -552,3 +552,89 @@ def test_held_sessions_are_frozen_out_of_the_gc() -> None:
         assert all(not v for v in maps.snapshot().values())
 
     asyncio.run(body())
+
+
+def test_requests_of_one_session_run_in_order_within_one_batch() -> None:
+    """A modification and a deletion of one session sent back to back land in one loop turn:
+    the deletion waits for the modification (it must see its result), both are answered in
+    order, and nothing is left in the maps."""
+    async def body() -> None:
+        async with running(config()) as (agent, smf, maps):
+            await smf.associate()
+            est = await smf.establish()
+            assert est.cause is Cause.REQUEST_ACCEPTED and est.up_f_seid is not None
+            seid = est.up_f_seid.seid
+            mod = SessionModificationRequest(201, update_far=(shapes.gnb_far_update(0x999),),
+                                             seid=seid)
+            dele = SessionDeletionRequest(202, seid=seid)
+            await smf.send_raw(encode_message(mod))
+            await smf.send_raw(encode_message(dele))
+            first, second = await smf.recv(), await smf.recv()
+            assert isinstance(first, SessionModificationResponse), first
+            assert first.cause is Cause.REQUEST_ACCEPTED
+            assert isinstance(second, SessionDeletionResponse), second
+            assert second.cause is Cause.REQUEST_ACCEPTED
+            assert agent.sessions == {} and agent._busy == {}
+            assert all(not v for v in maps.snapshot().values())
+    run(body)
+
+
+def test_handler_bug_answers_system_failure_and_frees_the_session_id(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """An unexpected exception while compiling is answered with System failure (not left
+    unanswered), and the next request is handled normally."""
+    from control import compile as cc
+
+    real = cc.establish
+    calls = []
+
+    def broken(*args: Any, **kw: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("bug")
+        return real(*args, **kw)
+
+    monkeypatch.setattr(cc, "establish", broken)
+
+    async def body() -> None:
+        async with running(config()) as (agent, smf, maps):
+            await smf.associate()
+            bad = await smf.establish(cp_seid=0x10)
+            assert bad.cause is Cause.SYSTEM_FAILURE and bad.seid == 0x10
+            assert agent._busy == {} and agent.sessions == {}
+            assert all(not v for v in maps.snapshot().values())
+            good = await smf.establish(cp_seid=0x11)
+            assert good.cause is Cause.REQUEST_ACCEPTED
+            assert len(agent.sessions) == 1 and agent._busy == {}
+    run(body)
+
+
+def test_purge_waits_for_requests_in_progress() -> None:
+    """Establishments and an Association Release handled in one loop turn (as uvloop
+    delivers a burst): the purge also covers the establishments still being applied,
+    queues behind them, and every session ends up deleted from the maps."""
+    async def body() -> None:
+        async with running(config()) as (agent, smf, maps):
+            await smf.associate()
+            peer = smf.sock.sockname[:2]
+            for i in range(8):
+                r = shapes.open5gs_establishment(shapes.UE + 100 + i)
+                req = SessionEstablishmentRequest(
+                    300 + i, SMF_NODE, FSeid(0x9000 + i, ipv4=LOOP), r.create_pdr,
+                    r.create_far, create_urr=r.create_urr, create_qer=r.create_qer, seid=0)
+                agent.node.receive_datagram(encode_message(req), peer, agent.clock())
+            release = AssociationReleaseRequest(400, SMF_NODE)
+            agent.node.receive_datagram(encode_message(release), peer, agent.clock())
+            assert not agent.sessions  # nothing applied yet: all in one turn
+            await agent._after_node()
+            answers = [await smf.recv() for _ in range(9)]
+            assert sum(isinstance(a, SessionEstablishmentResponse) for a in answers) == 8
+            rel = [a for a in answers if isinstance(a, AssociationReleaseResponse)]
+            assert rel and rel[0].cause is Cause.REQUEST_ACCEPTED
+            for _ in range(50):
+                if not agent._busy:
+                    break
+                await asyncio.sleep(0.01)
+            assert agent.sessions == {} and agent._busy == {}
+            assert all(not v for v in maps.snapshot().values())
+    run(body)

@@ -120,6 +120,7 @@ class Far(ctypes.Structure):
     """struct far (20 bytes)"""
 
     _pack_ = 1
+    _network_order_ = ("teid", "peer_v4", "local_v4")
     _fields_ = (
         ("action", ctypes.c_uint16),
         ("encap", ctypes.c_uint8),
@@ -158,6 +159,7 @@ class LocalAddrKey(ctypes.Structure):
     """struct local_addr_key (4 bytes)"""
 
     _pack_ = 1
+    _network_order_ = ("addr",)
     _fields_ = (
         ("addr", ctypes.c_uint32),  # __be32: network byte order
     )
@@ -186,6 +188,7 @@ class NhKey(ctypes.Structure):
     """struct nh_key (20 bytes)"""
 
     _pack_ = 1
+    _network_order_ = ("addr",)
     _fields_ = (
         ("family", ctypes.c_uint32),
         ("addr", (ctypes.c_uint32 * 4)),  # __be32: network byte order
@@ -199,6 +202,7 @@ class PdrRule(ctypes.Structure):
     """struct pdr_rule (36 bytes)"""
 
     _pack_ = 1
+    _network_order_ = ("ue_v4",)
     _fields_ = (
         ("pdr_slot", ctypes.c_uint32),
         ("far_slot", ctypes.c_uint32),
@@ -232,6 +236,7 @@ class PdrSet(ctypes.Structure):
     """struct pdr_set (152 bytes)"""
 
     _pack_ = 1
+    _network_order_ = ("teid",)
     _fields_ = (
         ("count", ctypes.c_uint32),
         ("teid", ctypes.c_uint32),  # __be32: network byte order
@@ -283,6 +288,7 @@ class TeidKey(ctypes.Structure):
     """struct teid_key (4 bytes)"""
 
     _pack_ = 1
+    _network_order_ = ("teid",)
     _fields_ = (
         ("teid", ctypes.c_uint32),  # __be32: network byte order
     )
@@ -294,6 +300,7 @@ class UeV4Key(ctypes.Structure):
     """struct ue_v4_key (4 bytes)"""
 
     _pack_ = 1
+    _network_order_ = ("addr",)
     _fields_ = (
         ("addr", ctypes.c_uint32),  # __be32: network byte order
     )

@@ -9,7 +9,8 @@ What is emitted (deterministic: sorted by name, dependencies first):
     every struct of upf_shared.h there), or, without an anchor, every named struct used as
     a map key or value; nested structs included. As ctypes.Structure classes with
     _pack_ = 1 and explicit `_pad_<offset>` fields so every offset and the size equal BTF's;
-    big-endian (__be16/__be32/__be64) fields stay raw ints, marked with a comment;
+    big-endian (__be16/__be32/__be64) fields stay raw ints, marked with a comment and
+    listed in the class attribute `_network_order_` (control/layout.py packs them as octets);
   - MAPS: each map of the .maps section whose key and value are in the contract, as
     MapSpec(map_type, key, value, max_entries, map_flags); datapath-private maps are left out.
 
@@ -247,6 +248,7 @@ class Field:
     ctype: str  # a ctypes expression
     annotation: str
     comment: str = ""
+    network_order: bool = False  # a __be16/__be32/__be64 (or an array of them)
 
 
 @dataclass(frozen=True, slots=True)
@@ -394,7 +396,8 @@ class _Builder:
                         "padding",
                     )
                 )
-            fields.append(Field(m.name, off, size, expr, ann, comment))
+            be = comment.startswith("__be")  # ctype_of's mark of a big-endian typedef
+            fields.append(Field(m.name, off, size, expr, ann, comment, be))
             deps.extend(sub)
             pos = off + size
         if pos < t.size:
@@ -555,6 +558,10 @@ def render(abi: Abi) -> str:
     for s in _struct_order(abi):
         out += ["\n", "\n", f"class {s.py_name}(ctypes.Structure):\n"]
         out += [f'    """struct {s.c_name} ({s.size} bytes)"""\n', "\n", "    _pack_ = 1\n"]
+        be = [f.name for f in s.fields if f.network_order]
+        if be:
+            names = ", ".join(f'"{n}"' for n in be) + ("," if len(be) == 1 else "")
+            out.append(f"    _network_order_ = ({names})\n")
         if len(s.fields) == 1 and not s.fields[0].comment:
             out.append(f'    _fields_ = (("{s.fields[0].name}", {s.fields[0].ctype}),)\n')
         else:
