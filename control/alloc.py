@@ -14,7 +14,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -174,8 +174,8 @@ class TeidPool(SlotPool):
         super().give(index)
 
     def is_used(self, value: int) -> bool:
-        index = value & TEID_INDEX_MASK
-        return (super().is_used(index)
+        index = value & TEID_INDEX_MASK  # (SlotPool.is_used, inlined: once per deletion)
+        return (index < len(self._flags) and bool(self._flags[index])
                 and self._gen[index] == value >> TEID_INDEX_BITS)
 
 
@@ -351,6 +351,18 @@ class AllocTxn:
     def release_qer_slot(self, slot: int) -> None:
         self._give_later(self.alloc.qer_slots, slot)
 
+    def release_slots(self, pdr: Iterable[int], far: Iterable[int], qer: Iterable[int]) -> None:
+        """release_pdr_slot, release_far_slot and release_qer_slot of many slots at once
+        (a Session Deletion frees all of its slots)."""
+        later = self._later
+        if later is None:
+            later = self._later = []
+        alloc = self.alloc
+        for pool, slots in ((alloc.pdr_slots, pdr), (alloc.far_slots, far),
+                            (alloc.qer_slots, qer)):
+            for slot in slots:
+                later += (pool, slot)
+
     # --- TEIDs and UE addresses -----------------------------------------------
     def teid(self, uplink_map: str) -> int:
         """A TEID no session holds in ``uplink_map`` (an SMF may choose TEIDs that look like
@@ -416,8 +428,8 @@ class AllocTxn:
         if later is None:
             return
         owners = self.alloc.key_owners
-        for i in range(0, len(later), 2):
-            pool, value = later[i], later[i + 1]
+        pairs = iter(later)
+        for pool, value in zip(pairs, pairs, strict=True):
             if pool is None:
                 owners.pop(value, None)  # type: ignore[call-overload]
             else:

@@ -4,7 +4,11 @@
 ``(map name, key)``. ``diff(old, new, txn)`` turns the change from one session
 state to the next into map operations (each with the value it replaces) and
 records in ``txn`` which keys are claimed or released and which slots are freed.
-Establishment is ``diff(None, new)``, deletion ``diff(old, None)``.
+Establishment is ``diff(None, new)``, deletion ``diff(old, None)``. The request path uses
+equivalent straight-line versions: ``install(new)``, ``update(old, new)`` (only the
+entries of the rules a modification changed) and ``uninstall(old)``; ``diff`` stays the
+reference they are tested against (tests/control/test_fastpath.py,
+test_modify_equivalence.py).
 
 Uplink PDR sets go to ``uplink_by_teid[index]`` (with ``pdr_set.teid`` set) for TEIDs the
 UPF allocated (``generation << 24 | index``, control/alloc.py TeidPool) and to the
@@ -16,7 +20,7 @@ Values are packed straight from the session state (no PdrRule/PdrSet objects on 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from functools import partial
 from ipaddress import IPv4Address
 
@@ -40,7 +44,7 @@ from control.layout import (
     zero_value,
 )
 from control.plan import EndMarker, MapOp, Phase, Plan
-from control.session import FarState, PdrState, QerState, Session
+from control.session import EMPTY, FarState, PdrState, QerState, Session
 from pfcp.enums import Cause, RuleIdType
 
 RKey = tuple[MapName, bytes]
@@ -176,14 +180,13 @@ def _packed_rule(fars: Mapping[int, FarState], qers: Mapping[int, QerState], pdr
     qer_slot = 0
     flags = 0  # plain int arithmetic: IntFlag operators are slow on the hot path
     qfi = 0
-    qer_ids = pdr.qer_ids
-    for q in qer_ids:  # the fast path gates with the first QER
-        qer = qers.get(q)
-        if qer is not None:
-            qer_slot = qer.slot
-            break
     v4, v6 = pdr.ue_v4, pdr.ue_v6
     if pdr.f_teid is not None:  # uplink (or N9): match on the inner packet
+        for q in pdr.qer_ids:  # the fast path gates with the first QER
+            qer = qers.get(q)
+            if qer is not None:
+                qer_slot = qer.slot
+                break
         if v4 is not None:
             flags = _MATCH_UE_V4
         if v6 is not None:
@@ -192,9 +195,15 @@ def _packed_rule(fars: Mapping[int, FarState], qers: Mapping[int, QerState], pdr
             flags |= _MATCH_QFI
             qfi = pdr.qfi
     else:  # downlink: mark the QoS flow from the QER's QFI (TS 29.244 5.2.1A)
-        for q in qer_ids:
+        first = None  # (one pass finds both the gating QER and the first QFI)
+        for q in pdr.qer_ids:
             qer = qers.get(q)
-            if qer is not None and qer.value.qfi:
+            if qer is None:
+                continue
+            if first is None:
+                first = qer
+                qer_slot = qer.slot
+            if qer.value.qfi:
                 flags = _SET_QFI
                 qfi = qer.value.qfi
                 break
@@ -318,28 +327,174 @@ def diff(
     return Plan(tuple(ops), reads=tuple(removed), end_markers=end_markers, seid=seid)
 
 
+def update(old: Session, new: Session, txn: AllocTxn,
+           end_markers: tuple[EndMarker, ...] = ()) -> Plan:
+    """``diff(old, new)``, computing only the entries the change can touch.
+
+    A rule object ``new`` shares with ``old`` (by identity: sessions are immutable, and
+    compile.modify keeps every rule a request leaves alone) renders the same. So only
+    changed FARs and QERs are compared, at their slots; a PDR set is re-packed only for
+    keys of a changed PDR, or of a PDR whose FAR moved slot or whose QERs changed slot or
+    QFI. Claims, releases, phases and ``prev`` values are those diff() gives."""
+    seid = new.local_seid
+    ops: list[MapOp] = []
+    far_moved: set[int] = set()  # FAR IDs whose slot changed (or that came or went)
+    qer_moved: set[int] = set()  # QER IDs whose slot or QFI changed (or that came or went)
+    if new.fars is not old.fars:
+        _leaf_changes(ops, _FARS, _ZERO_FAR, old.fars, new.fars, far_moved, False,
+                      txn.release_far_slot)
+    if new.qers is not old.qers:
+        _leaf_changes(ops, _QERS, _ZERO_QER, old.qers, new.qers, qer_moved, True,
+                      txn.release_qer_slot)
+    old_pdrs, new_pdrs = old.pdrs, new.pdrs
+    pdrs_changed = new_pdrs is not old_pdrs
+    if pdrs_changed or far_moved or qer_moved:
+        _pdr_set_changes(ops, old, new, txn, far_moved, qer_moved)
+    if not pdrs_changed:
+        return Plan(tuple(ops), (), end_markers, seid)
+    old_slots = {p.slot for p in old_pdrs.values()}
+    new_slots = {p.slot for p in new_pdrs.values()}
+    zero = _ZERO_COUNTER
+    for slot in sorted(new_slots - old_slots):
+        ops.append(_new_op((_PDR_STATS, _slot_key(slot), zero, zero, Phase.LEAF_WRITE)))
+    removed = sorted(old_slots - new_slots)
+    for slot in removed:
+        ops.append(_new_op((_PDR_STATS, _slot_key(slot), zero, zero, Phase.LEAF_CLEAR)))
+    if removed:
+        for pdr in old_pdrs.values():  # (in the order _release_slots frees them)
+            if pdr.slot not in new_slots:
+                txn.release_pdr_slot(pdr.slot)
+    new_teids = {p.f_teid.teid for p in new_pdrs.values() if p.f_teid}
+    released: set[int] = set()
+    for pdr in old_pdrs.values():
+        f = pdr.f_teid
+        if f is not None and f.allocated and f.teid not in new_teids and f.teid not in released:
+            released.add(f.teid)
+            txn.release_teid(f.teid)
+    if new.ue_v4_allocs is not old.ue_v4_allocs:
+        for ni, addr in old.ue_v4_allocs.items():
+            if new.ue_v4_allocs.get(ni) != addr:
+                txn.release_ue_v4(ni, addr)
+    if new.ue_v6_allocs is not old.ue_v6_allocs:
+        for ni, prefix in old.ue_v6_allocs.items():
+            if new.ue_v6_allocs.get(ni) != prefix:
+                txn.release_ue_v6(ni, prefix)
+    return Plan(tuple(ops), tuple(removed), end_markers, seid)
+
+
+def _leaf_changes(ops: list[MapOp], name: MapName, zero: bytes,
+                  old: Mapping[int, FarState | QerState], new: Mapping[int, FarState | QerState],
+                  moved: set[int], qfi_matters: bool, release: Callable[[int], None]) -> None:
+    """The FAR (or QER) slot writes and clears from ``old`` to ``new``; frees the slots
+    ``new`` no longer holds; notes in ``moved`` the IDs whose PDR rule fields changed."""
+    before: dict[int, bytes] = {}
+    after: dict[int, bytes] = {}
+    for rule_id, rule in new.items():
+        was = old.get(rule_id)
+        if was is rule:
+            continue
+        if was is None or was.slot != rule.slot or (
+                qfi_matters and was.value.qfi != rule.value.qfi):  # type: ignore[union-attr]
+            moved.add(rule_id)
+        after[rule.slot] = packed(rule.value)
+    for rule_id, was in old.items():
+        now = new.get(rule_id)
+        if now is was:
+            continue
+        if now is None:
+            moved.add(rule_id)
+        before[was.slot] = packed(was.value)
+    for slot, value in after.items():
+        prev = before.get(slot)
+        if prev != value:
+            ops.append(_new_op((name, _slot_key(slot), value, zero if prev is None else prev,
+                                Phase.LEAF_WRITE)))
+    for slot, prev in before.items():
+        if slot not in after:  # (no rule new shares with old holds it: slots are distinct)
+            ops.append(_new_op((name, _slot_key(slot), zero, prev, Phase.LEAF_CLEAR)))
+            release(slot)
+
+
+def _refers(pdr: PdrState, far_moved: set[int], qer_moved: set[int]) -> bool:
+    if pdr.far_id in far_moved:
+        return True
+    if qer_moved:
+        for q in pdr.qer_ids:
+            if q in qer_moved:
+                return True
+    return False
+
+
+def _pdr_set_changes(ops: list[MapOp], old: Session, new: Session, txn: AllocTxn,
+                     far_moved: set[int], qer_moved: set[int]) -> None:
+    """The PDR set writes, zeroings and deletions (and key claims) of update()."""
+    old_pdrs, new_pdrs = old.pdrs, new.pdrs
+    touched: set[RKey] = set()
+    for pdr_id, pdr in new_pdrs.items():
+        if old_pdrs.get(pdr_id) is not pdr or _refers(pdr, far_moved, qer_moved):
+            touched.update(pdr_keys(pdr))
+    for pdr_id, pdr in old_pdrs.items():
+        if new_pdrs.get(pdr_id) is not pdr or _refers(pdr, far_moved, qer_moved):
+            touched.update(pdr_keys(pdr))
+    if not touched:
+        return
+    # Whole groups of the touched keys (a key's set holds all the PDRs under it), in the
+    # order render() meets them: a key with too many PDRs is reported as diff() does.
+    before = {rkey: _pack_set(old.fars, old.qers, rkey, pdrs)
+              for rkey, pdrs in _group(old_pdrs.values()).items() if rkey in touched}
+    after = {rkey: _pack_set(new.fars, new.qers, rkey, pdrs)
+             for rkey, pdrs in _group(new_pdrs.values()).items() if rkey in touched}
+    seid = new.local_seid
+    pdr_phase = Phase.PDR
+    for rkey, value in after.items():
+        prev = before.get(rkey)
+        if prev == value:
+            continue
+        name, key = rkey
+        if prev is None:
+            if not txn.claim_key(owner_of(name, key, value), seid):
+                raise RuleError(
+                    f"{name} key {key.hex()} belongs to another session",
+                    Cause.RULE_CREATION_MODIFICATION_FAILURE,
+                    failed_rule=_rule_for_key(new, name, key),
+                )
+            if name is _BY_TEID:
+                prev = _ZERO_SET
+        ops.append(_new_op((name, key, value, prev, pdr_phase)))
+    kept: set[KeyId] | None = None  # owners of new's keys (a TEID may move between maps)
+    for rkey, prev in before.items():
+        if rkey in after:
+            continue
+        if kept is None:
+            kept = _owners(new)
+        name, key = rkey
+        if name is _BY_TEID:  # an array slot: zeroed, never deleted
+            ops.append(_new_op((name, key, _ZERO_SET, prev, pdr_phase)))
+            if (owner := owner_of(name, key, prev)) not in kept:
+                txn.unclaim_key(owner)
+        else:
+            ops.append(_new_op((name, key, None, prev, pdr_phase)))
+            if rkey not in kept:
+                txn.unclaim_key(rkey)
+
+
+def _owners(session: Session) -> set[KeyId]:
+    """owner_of() every PDR map entry of ``session``: a TEID as (uplink_pdrs, TEID)."""
+    out: set[KeyId] = set()
+    for pdr in session.pdrs.values():
+        f = pdr.f_teid
+        if f is not None:
+            out.add((_UPLINK_PDRS, f.teid.to_bytes(4, "big")))
+        else:
+            out.update(pdr_keys(pdr))
+    return out
+
+
 def install(new: Session, txn: AllocTxn, end_markers: tuple[EndMarker, ...] = ()) -> Plan:
     """``diff(None, new)``: everything ``new`` holds is written (a Session Establishment)."""
     seid = new.local_seid
-    by_key: dict[RKey, list[PdrState]] = {}
     pdr_states: tuple[PdrState, ...] = new.pdrs.values()  # type: ignore[assignment]
-    for pdr in pdr_states:
-        f = pdr.f_teid
-        if f is not None:  # (pdr_keys, inlined for the common case)
-            rkey = ((_BY_TEID, _slot_key(f.teid & TEID_INDEX_MASK)) if f.allocated
-                    else (_UPLINK_PDRS, f.teid.to_bytes(4, "big")))
-            group = by_key.get(rkey)
-            if group is None:
-                by_key[rkey] = [pdr]
-            else:
-                group.append(pdr)
-            continue
-        for rkey in pdr_keys(pdr):
-            group = by_key.get(rkey)
-            if group is None:
-                by_key[rkey] = [pdr]
-            else:
-                group.append(pdr)
+    by_key = _group(pdr_states)
     fars, qers = dict(new.fars.items()), dict(new.qers.items())  # (faster lookups)
     sets: list[tuple[RKey, bytes]] = []
     for rkey, pdrs in by_key.items():
@@ -375,51 +530,114 @@ def install(new: Session, txn: AllocTxn, end_markers: tuple[EndMarker, ...] = ()
 
 
 def uninstall(old: Session, txn: AllocTxn, end_markers: tuple[EndMarker, ...] = ()) -> Plan:
-    """``diff(old, None)``: everything ``old`` holds is removed (a Session Deletion)."""
+    """``diff(old, None)``: everything ``old`` holds is removed (a Session Deletion).
+
+    Built from the session directly, touching each rule once: a PDR set is packed as
+    install() does, each FAR and QER value is looked up once, slots are freed as met."""
     ops: list[MapOp] = []
     append = ops.append
+    unclaim = txn.unclaim_key
     pdr_phase, leaf_clear = Phase.PDR, Phase.LEAF_CLEAR
-    for rkey, prev in render(old).items():
+    pdr_states: tuple[PdrState, ...] = old.pdrs.values()  # type: ignore[assignment]
+    fars, qers = old.fars, old.qers
+    sets: list[tuple[RKey, bytes]] = []
+    single: list[RKey] = []  # keys of one PDR each (the common case: no grouping)
+    slots: list[int] = []
+    teids: list[int] = []
+    shared = False
+    for pdr in pdr_states:
+        slots.append(pdr.slot)
+        f = pdr.f_teid
+        if f is not None:  # (pdr_keys, inlined for the common case)
+            if f.allocated:
+                rkey = (_BY_TEID, _slot_key(f.teid & TEID_INDEX_MASK))
+                if f.teid not in teids:
+                    teids.append(f.teid)
+            else:
+                rkey = (_UPLINK_PDRS, f.teid.to_bytes(4, "big"))
+            if rkey in single:
+                shared = True
+                break
+            single.append(rkey)
+            sets.append((rkey, pack_pdr_set([_packed_rule(fars, qers, pdr)],
+                                            f.teid if rkey[0] is _BY_TEID else 0)))
+            continue
+        keys = pdr_keys(pdr)
+        if any(rkey in single for rkey in keys):
+            shared = True
+            break
+        if keys:
+            rule = [_packed_rule(fars, qers, pdr)]
+            for rkey in keys:
+                single.append(rkey)
+                sets.append((rkey, pack_pdr_set(rule)))
+    if shared:  # PDRs share a key: group them (and start over)
+        slots, teids = [p.slot for p in pdr_states], []
+        sets = [(rkey, _pack_set(fars, qers, rkey, pdrs))
+                for rkey, pdrs in _group(pdr_states).items()]
+        for pdr in pdr_states:
+            f = pdr.f_teid
+            if f is not None and f.allocated and f.teid not in teids:
+                teids.append(f.teid)
+    for rkey, prev in sets:
         name, key = rkey
         if name is _BY_TEID:  # an array slot: zeroed, never deleted
             append(_new_op((name, key, _ZERO_SET, prev, pdr_phase)))
-            txn.unclaim_key((_UPLINK_PDRS, prev[4:8]))
-        elif name in PDR_MAPS:
-            append(_new_op((name, key, None, prev, pdr_phase)))
-            txn.unclaim_key(rkey)
+            unclaim((_UPLINK_PDRS, prev[4:8]))
         else:
-            append(_new_op((name, key, _ZERO_FAR if name is _FARS else _ZERO_QER, prev,
-                            leaf_clear)))
-    pdr_states: tuple[PdrState, ...] = old.pdrs.values()  # type: ignore[assignment]
-    slots = sorted([p.slot for p in pdr_states])
+            append(_new_op((name, key, None, prev, pdr_phase)))
+            unclaim(rkey)
+    far_slots: list[int] = []
+    far_states: tuple[FarState, ...] = fars.values()  # type: ignore[assignment]
+    for far in far_states:
+        slot = far.slot
+        far_slots.append(slot)
+        append(_new_op((_FARS, _slot_key(slot), _ZERO_FAR, packed(far.value), leaf_clear)))
+    qer_slots: list[int] = []
+    qer_states: tuple[QerState, ...] = qers.values()  # type: ignore[assignment]
+    for qer in qer_states:
+        slot = qer.slot
+        qer_slots.append(slot)
+        append(_new_op((_QERS, _slot_key(slot), _ZERO_QER, packed(qer.value), leaf_clear)))
+    # Free (at commit) everything old holds, in the order _release_slots would.
+    txn.release_slots(slots, far_slots, qer_slots)
+    for teid in teids:
+        txn.release_teid(teid)
+    v4_allocs, v6_allocs = old.ue_v4_allocs, old.ue_v6_allocs
+    if v4_allocs is not EMPTY and v4_allocs:
+        for ni, addr in v4_allocs.items():
+            txn.release_ue_v4(ni, addr)
+    if v6_allocs is not EMPTY and v6_allocs:
+        for ni, prefix in v6_allocs.items():
+            txn.release_ue_v6(ni, prefix)
+    slots.sort()
     zero = _ZERO_COUNTER
     for slot in slots:
         append(_new_op((_PDR_STATS, _slot_key(slot), zero, zero, leaf_clear)))
-    _release_all(old, txn)
     return Plan(tuple(ops), tuple(slots), end_markers, old.local_seid)
 
 
-def _release_all(old: Session, txn: AllocTxn) -> None:
-    """Free (at commit) everything ``old`` holds."""
-    pdr_states: tuple[PdrState, ...] = old.pdrs.values()  # type: ignore[assignment]
-    for pdr in pdr_states:
-        txn.release_pdr_slot(pdr.slot)
-    for far in old.fars.values():
-        txn.release_far_slot(far.slot)
-    for qer in old.qers.values():
-        txn.release_qer_slot(qer.slot)
-    released: set[int] = set()
+def _group(pdr_states: Iterable[PdrState]) -> dict[RKey, list[PdrState]]:
+    """The PDRs installed under each key, in order of first appearance."""
+    by_key: dict[RKey, list[PdrState]] = {}
     for pdr in pdr_states:
         f = pdr.f_teid
-        if f is not None and f.allocated and f.teid not in released:
-            released.add(f.teid)
-            txn.release_teid(f.teid)
-    if old.ue_v4_allocs:
-        for ni, addr in old.ue_v4_allocs.items():
-            txn.release_ue_v4(ni, addr)
-    if old.ue_v6_allocs:
-        for ni, prefix in old.ue_v6_allocs.items():
-            txn.release_ue_v6(ni, prefix)
+        if f is not None:  # (pdr_keys, inlined for the common case)
+            rkey = ((_BY_TEID, _slot_key(f.teid & TEID_INDEX_MASK)) if f.allocated
+                    else (_UPLINK_PDRS, f.teid.to_bytes(4, "big")))
+            group = by_key.get(rkey)
+            if group is None:
+                by_key[rkey] = [pdr]
+            else:
+                group.append(pdr)
+            continue
+        for rkey in pdr_keys(pdr):
+            group = by_key.get(rkey)
+            if group is None:
+                by_key[rkey] = [pdr]
+            else:
+                group.append(pdr)
+    return by_key
 
 
 def _pdr_slots(session: Session | None) -> Mapping[int, PdrState]:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
-from typing import TypeVar
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 
 from control.compile import CreatedInfo
 from control.errors import ControlError
@@ -34,6 +34,7 @@ from pfcp import (
     UsageReportTrigger,
     VolumeMeasurement,
 )
+from pfcp.ies.base import fast_ctor
 from pfcp.node import Address
 
 
@@ -55,17 +56,44 @@ def failed_rule_id(exc: ControlError) -> FailedRuleId | None:
 
 
 _R = TypeVar("_R", UsageReportSdr, UsageReportSmr)
+_REPORT_HEAD = ("urr_id", "ur_seqn", "usage_report_trigger", "start_time", "end_time",
+                "volume_measurement")
+_VOLUME_FIELDS = ("total_volume", "uplink_volume", "downlink_volume", "total_packets",
+                  "uplink_packets", "downlink_packets")
+
+
+def _positional(cls: type[Any], head: tuple[str, ...]) -> tuple[Callable[..., Any], tuple[Any, ...]]:
+    """A constructor taking every field of ``cls`` in order (pfcp's fast_ctor: no frozen
+    ``__init__``, ~3 us less per report), and the defaults of the fields after ``head``.
+    (``cls`` itself and no defaults if its fields do not start with ``head`` or have
+    factories: then usage_report() calls it by keyword.)"""
+    fields = dataclasses.fields(cls)
+    rest = fields[len(head):]
+    if (tuple(f.name for f in fields[:len(head)]) != head
+            or any(f.default is dataclasses.MISSING for f in rest)):
+        return cls, ()
+    return fast_ctor(cls), tuple(f.default for f in rest)
+
+
+_MAKERS = {cls: _positional(cls, _REPORT_HEAD) for cls in (UsageReportSdr, UsageReportSmr)}
+_VOLUME_MAKER = _positional(VolumeMeasurement, _VOLUME_FIELDS)
 
 
 def usage_report(cls: type[_R], u: Usage, trigger: UsageReportTrigger) -> _R:
     """A Usage Report IE (TS 29.244 7.5.5.2 / 7.5.7.2) with the Volume Measurement."""
-    return cls(
-        urr_id=u.urr_id, ur_seqn=u.ur_seqn, usage_report_trigger=trigger,
-        volume_measurement=VolumeMeasurement(
-            total_volume=u.total.octets, uplink_volume=u.uplink.octets,
-            downlink_volume=u.downlink.octets, total_packets=u.total.packets,
-            uplink_packets=u.uplink.packets, downlink_packets=u.downlink.packets),
-    )
+    ul, dl = u.uplink, u.downlink
+    volumes = (ul.octets + dl.octets, ul.octets, dl.octets, ul.packets + dl.packets,
+               ul.packets, dl.packets)
+    make, rest = _VOLUME_MAKER
+    if make is VolumeMeasurement:
+        vm = VolumeMeasurement(**dict(zip(_VOLUME_FIELDS, volumes, strict=True)))
+    else:
+        vm = make(*volumes, *rest)
+    make, rest = _MAKERS[cls]
+    if make is cls:
+        return cls(urr_id=u.urr_id, ur_seqn=u.ur_seqn, usage_report_trigger=trigger,
+                   volume_measurement=vm)
+    return make(u.urr_id, u.ur_seqn, trigger, None, None, vm, *rest)  # type: ignore[no-any-return]
 
 
 def created_pdr(c: CreatedInfo) -> CreatedPdr:
