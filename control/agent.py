@@ -258,8 +258,11 @@ class Agent:
         assert self._sock is not None
         while True:
             data, addr = await self._sock.recv()
-            self.node.receive_datagram(data, socket_address(addr), self.clock())
-            await self._after_node()
+            try:
+                self.node.receive_datagram(data, socket_address(addr), self.clock())
+                await self._after_node()  # session requests are compiled right here
+            except Exception:  # a bug must not stop the N4 endpoint
+                log.exception("handling a datagram from %s failed", addr)
 
     async def _timer_loop(self) -> None:
         while True:
@@ -358,11 +361,14 @@ class Agent:
         while True:
             await self._sent.wait()
             self._sent.clear()
-            if self._end_markers:
-                markers, self._end_markers = self._end_markers, []
-                await self._send_end_markers(markers)
-            await self._flush()
-            self._rearm()  # cached responses to expire, maybe a new peer to probe
+            try:
+                if self._end_markers:
+                    markers, self._end_markers = self._end_markers, []
+                    await self._send_end_markers(markers)
+                await self._flush()
+                self._rearm()  # cached responses to expire, maybe a new peer to probe
+            except Exception:  # a bug must not stop the sending
+                log.exception("sending failed")
 
     def _peer_seid(self, event: RequestReceived | InvalidRequest) -> int:
         """The SEID to put in a response header: the CP's SEID of the session, else 0."""

@@ -638,3 +638,24 @@ def test_purge_waits_for_requests_in_progress() -> None:
             assert agent.sessions == {} and agent._busy == {}
             assert all(not v for v in maps.snapshot().values())
     run(body)
+
+
+def test_a_failing_datagram_does_not_stop_the_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bug while handling one datagram is logged; the next datagram is still answered
+    (session requests are handled on the receive loop itself, so this guards it)."""
+    async def body() -> None:
+        async with running(config()) as (agent, smf, _):
+            real = agent.node.receive_datagram
+            calls: list[int] = []
+
+            def flaky(*args: Any) -> None:
+                calls.append(1)
+                if len(calls) == 1:
+                    raise RuntimeError("bug")
+                real(*args)
+
+            monkeypatch.setattr(agent.node, "receive_datagram", flaky)
+            await smf.send_raw(encode_message(AssociationSetupRequest(1, SMF_NODE, smf.stamp)))
+            resp = await smf.associate()
+            assert resp.cause is Cause.REQUEST_ACCEPTED and len(calls) == 2
+    run(body)
