@@ -9,7 +9,8 @@ loopback. The load generator (`upf smf-sim`) runs in another process:
 1. throughput: associate, establish `--sessions` sessions with `--window` requests in
    flight, measure the agent's RSS with all of them installed, modify every session
    (handover), delete every session -> establish_per_s, modify_per_s, delete_per_s,
-   agent_rss_mb;
+   agent_rss_mb, and the CPU the agent spent per request (agent_cpu_us_per_establish,
+   agent_cpu_us_per_modify_and_delete; from /proc, so the load generator is not in it);
 2. latency: a fresh set of sessions established at half the measured maximum rate ->
    p50_ms, p99_ms of establishment (request sent -> response received);
 3. with `--hold N`: a fresh agent sized for N sessions, N sessions established and held,
@@ -44,6 +45,13 @@ def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds a process has used so far (/proc/PID/stat)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _rss_mb(pid: int) -> tuple[float, float]:
@@ -194,12 +202,20 @@ def run(sessions: int, window: int, latency_sessions: int, hold: int) -> dict[st
     out: dict[str, Any] = {"sessions": sessions, "window": window}
     with agent_process(sessions) as (agent, port):
         rss: dict[str, float] = {}
+        cpu0 = _cpu_s(agent.pid)
 
         def measure() -> None:
             rss["rss"], rss["hwm"] = _rss_mb(agent.pid)
+            rss["cpu"] = _cpu_s(agent.pid)
 
         t = smf_sim(port, sessions, window, on_established=measure)
         est, mod, dele = t["establish"], t["modify"], t["delete"]
+        cpu_after = _cpu_s(agent.pid)
+        # The agent's own CPU per request (it runs on one core: 1e6 / this is its ceiling).
+        out["agent_cpu_us_per_establish"] = round((rss["cpu"] - cpu0) * 1e6 / sessions, 1)
+        out["agent_cpu_us_per_modify_and_delete"] = round(
+            (cpu_after - rss["cpu"]) * 1e6 / (2 * sessions), 1)
+        out["smf_sim_cpu_us_per_establish"] = est.get("cpu_us_per_request")
         out.update(
             establish_per_s=est["per_s"],
             modify_per_s=mod["per_s"],

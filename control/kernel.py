@@ -73,7 +73,9 @@ class KernelMaps:
         handle, kt, _ = self._types(name)
         k = kt.from_buffer_copy(key)
         try:
-            value = handle.get_sum(k) if isinstance(handle, PerCpuMap) else handle.get(k)
+            if isinstance(handle, PerCpuMap):
+                return handle.get_sum_raw(k)
+            value = handle.get(k)
         except BpfError as exc:
             log.warning("lookup in %s failed: %s", name, exc)
             return None

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import functools
+import struct
 from collections.abc import Iterator, Sequence
 from typing import Any, Final, Generic, TypeVar
 
@@ -341,6 +343,31 @@ class PerCpuMap(Map[K, V]):
         """The per-CPU values summed field by field."""
         vals = self.get(key)
         return None if vals is None else sum_values(self._vt, vals)
+
+    def get_sum_raw(self, key: K) -> bytes | None:
+        """``bytes(get_sum(key))``, faster for values made only of u64 fields (counters: read
+        once per removed PDR at every deletion): summed as 64-bit words, no struct per CPU."""
+        if not self._all_u64:
+            value = self.get_sum(key)
+            return None if value is None else bytes(value)  # type: ignore[call-overload]
+        buf = self._new_value_buf()
+        if not libbpf.map_lookup_elem(self.fd, self._key(key), buf):
+            return None
+        words = memoryview(buf).cast("B").cast("Q")
+        per_cpu = self.stride // 8
+        n = ctypes.sizeof(self._vt) // 8
+        return struct.pack(f"{n}Q", *(sum(words[i::per_cpu]) & 0xFFFFFFFFFFFFFFFF
+                                      for i in range(n)))
+
+    @functools.cached_property
+    def _all_u64(self) -> bool:
+        fields = getattr(self._vt, "_fields_", None)
+        if not fields:
+            return False
+        size = ctypes.sizeof(self._vt)
+        return size == 8 * len(fields) and all(
+            f[1] is ctypes.c_uint64 or f[1] is ctypes.c_ulonglong or
+            (f[1] is ctypes.c_ulong and ctypes.sizeof(ctypes.c_ulong) == 8) for f in fields)
 
     def batch_arrays(self, n: int) -> tuple[ctypes.Array[Any], ctypes.Array[Any]]:
         return (self._kt * n)(), (ctypes.c_uint8 * (self.stride * self.ncpus * n))()
