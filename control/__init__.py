@@ -13,13 +13,15 @@ Modules:
     plan     Plan, MapOp, EndMarker
     apply    MapWriter protocol, apply_plan, CoalescingApplier
     memory   in-memory MapWriter (tests, dry runs); kernel: MapWriter over upf.datapath
-    layout   byte layout of keys/values (xdp/upf_shared.h; checked against the BTF mirror)
+    layout   byte layout of keys/values (xdp/upf_shared.h), derived from the BTF mirror
+             upf.datapath.abi
     usage    usage reports from pdr_stats counters
     gtpu     End Marker bytes, GTP-U signalling parser
     config   AgentConfig, PeerLossPolicy
     responses  PFCP responses/IEs from control results (Created PDR, Usage Report, errors)
-    agent    Agent: the N4 endpoint on asyncio
-    fastinit faster __init__ for the frozen dataclasses built on every request
+    agent    Agent: the N4 endpoint on asyncio (uvloop in `upf run`); session requests
+             compiled on arrival, their plans batched per loop turn, no task per request
+    fastinit faster __init__ for the frozen dataclasses built on every request (pfcp's)
 
 Profile the establishment path stage by stage: ``python -m tests.control.profile_establish``.
 

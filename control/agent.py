@@ -4,7 +4,9 @@ Datagrams go into :class:`pfcp.node.PfcpNode`; its events are handled here:
 association requests are answered directly, session requests are decoded ->
 compiled (control/compile.py) -> applied (control/apply.py) -> answered. A
 handler never writes a map. Retransmitted requests are answered by the node
-from its response cache, so a request is never applied twice.
+from its response cache, so a request is never applied twice. Session requests
+are handled without a task each; their plans share one batched write per loop
+turn (see "sessions" below).
 
 End Markers (handover with SNDEM) are sent from the GTP-U socket bound to
 ``AgentConfig.gtpu_listen`` (our N3 address, port 2152) once the FAR change is
