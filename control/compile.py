@@ -471,24 +471,21 @@ def _check_unique(ids: Iterable[int], rule: RuleIdType) -> None:
         seen.add(rule_id)
 
 
-def _apply_rules(ctx: _Ctx, old: Session, rules: SessionRules
-                 ) -> tuple[Session, tuple[CreatedInfo, ...], tuple[EndMarker, ...]]:
-    pdrs: dict[int, PdrState] = dict(old.pdrs.items())  # (dict(Mapping) is slow)
-    fars: dict[int, FarState] = dict(old.fars.items())
-    qers: dict[int, QerState] = dict(old.qers.items())
-    urrs: dict[int, UrrState] = dict(old.urrs.items())
-    if old.ue_v4_allocs:  # (dict.update of a non-dict Mapping is slow even when empty)
-        ctx.ue_v4.update(old.ue_v4_allocs.items())
-    if old.ue_v6_allocs:
-        ctx.ue_v6.update(old.ue_v6_allocs.items())
-    end_markers: list[EndMarker] = []
+def _edit_rules(ctx: _Ctx, old: Session, rules: SessionRules, pdrs: dict[int, PdrState],
+                fars: dict[int, FarState], qers: dict[int, QerState], urrs: dict[int, UrrState],
+                *, merge_allocs: bool) -> tuple[list[CreatedInfo], list[EndMarker]]:
+    """Apply a request's removals, creations and updates, in that order, to the rule dicts
+    given (copies of the session's; empty for a kind the request leaves alone).
+    ``merge_allocs``: first take the session's UE address allocations into ``ctx``, where
+    created and updated PDRs find them."""
     for rule, ids in (
         (RuleIdType.PDR, [c.pdr_id for c in rules.create_pdr]),
         (RuleIdType.FAR, [c.far_id for c in rules.create_far]),
         (RuleIdType.QER, [c.qer_id for c in rules.create_qer]),
         (RuleIdType.URR, [c.urr_id for c in rules.create_urr]),
     ):
-        _check_unique(ids, rule)
+        if len(ids) > 1:
+            _check_unique(ids, rule)
 
     # Removals first (TS 29.244 7.5.4: a rule may be removed and re-created in one request).
     for rp in rules.remove_pdr:
@@ -513,6 +510,11 @@ def _apply_rules(ctx: _Ctx, old: Session, rules: SessionRules
         if cu.urr_id in urrs:
             raise _fail(RuleIdType.URR, cu.urr_id, "URR already exists")
         urrs[cu.urr_id] = _create_urr(cu)
+    if merge_allocs:
+        if old.ue_v4_allocs:  # (dict.update of a non-dict Mapping is slow even when empty)
+            ctx.ue_v4.update(old.ue_v4_allocs.items())
+        if old.ue_v6_allocs:
+            ctx.ue_v6.update(old.ue_v6_allocs.items())
     created: list[CreatedInfo] = []
     for cp in rules.create_pdr:
         if cp.pdr_id in pdrs:
@@ -523,6 +525,7 @@ def _apply_rules(ctx: _Ctx, old: Session, rules: SessionRules
         created.append(_created(cp.pdi, pdr))
 
     # Updates.
+    end_markers: list[EndMarker] = []
     for uf in rules.update_far:
         fars[uf.far_id] = _update_far(ctx, fars.get(uf.far_id), uf, end_markers)
     for uq in rules.update_qer:
@@ -533,10 +536,22 @@ def _apply_rules(ctx: _Ctx, old: Session, rules: SessionRules
         old_pdr = pdrs.get(up.pdr_id)
         if old_pdr is None:
             raise _fail(RuleIdType.PDR, up.pdr_id, "no such PDR")
-        pdrs[up.pdr_id] = _update_pdr(ctx, old_pdr, up)
+        pdr = pdrs[up.pdr_id] = _update_pdr(ctx, old_pdr, up)
         if up.pdi is not None:
-            created.append(_created(up.pdi, pdrs[up.pdr_id]))
+            created.append(_created(up.pdi, pdr))
+    return created, end_markers
 
+
+def _apply_rules(ctx: _Ctx, old: Session, rules: SessionRules
+                 ) -> tuple[Session, tuple[CreatedInfo, ...], tuple[EndMarker, ...]]:
+    """The general path: every kind of rule copied and checked, whatever the request
+    touches (_modify_rules and _establish_rules are tested against it)."""
+    pdrs: dict[int, PdrState] = dict(old.pdrs.items())  # (dict(Mapping) is slow)
+    fars: dict[int, FarState] = dict(old.fars.items())
+    qers: dict[int, QerState] = dict(old.qers.items())
+    urrs: dict[int, UrrState] = dict(old.urrs.items())
+    created, end_markers = _edit_rules(ctx, old, rules, pdrs, fars, qers, urrs,
+                                       merge_allocs=True)
     _check_references(pdrs, fars, qers, urrs)
     used_v4 = {p.ue_v4 for p in pdrs.values() if p.ue_v4 is not None}
     used_v6 = {p.ue_v6 for p in pdrs.values() if p.ue_v6 is not None}
@@ -688,7 +703,6 @@ def _establish_rules(ctx: _Ctx, base: Session, rules: SessionRules
     pdrs: list[object] = []
     created: list[CreatedInfo] = []
     pdr_slot = ctx.txn.pdr_slot
-    far_ids, qer_ids, urr_ids = fars[::2], qers[::2], urrs[::2]
     for cp in create_pdr:
         pdi = cp.pdi
         pdr = _build_pdr(ctx, cp.pdr_id, cp.precedence, pdi, cp.outer_header_removal,
@@ -701,22 +715,14 @@ def _establish_rules(ctx: _Ctx, base: Session, rules: SessionRules
             pdr.ue_v4 if ue is not None and ue.choose_v4 else None,
             pdr.ue_v6 if ue is not None and ue.choose_v6 else None,
         )))
-    for p in pdrs[1::2]:  # _check_references
-        assert isinstance(p, PdrState)
-        if p.far_id is not None and p.far_id not in far_ids:
-            raise _fail(RuleIdType.PDR, p.pdr_id, f"refers to unknown FAR {p.far_id}")
-        for q in p.qer_ids:
-            if q not in qer_ids:
-                raise _fail(RuleIdType.PDR, p.pdr_id, f"refers to unknown QER {q}")
-        for u in p.urr_ids:
-            if u not in urr_ids:
-                raise _fail(RuleIdType.PDR, p.pdr_id, f"refers to unknown URR {u}")
+    pdr_map = RuleMap.of_flat(tuple(pdrs)) if pdrs else EMPTY
+    far_map = RuleMap.of_flat(tuple(fars)) if fars else EMPTY
+    qer_map = RuleMap.of_flat(tuple(qers)) if qers else EMPTY
+    urr_map = RuleMap.of_flat(tuple(urrs)) if urrs else EMPTY
+    _check_references(pdr_map, far_map, qer_map, urr_map)
     new = Session(
         base.local_seid, base.remote_seid, base.peer, base.remote_ipv4, base.remote_ipv6,
-        RuleMap.of_flat(tuple(pdrs)) if pdrs else EMPTY,
-        RuleMap.of_flat(tuple(fars)) if fars else EMPTY,
-        RuleMap.of_flat(tuple(qers)) if qers else EMPTY,
-        RuleMap.of_flat(tuple(urrs)) if urrs else EMPTY,
+        pdr_map, far_map, qer_map, urr_map,
         # Every address allocated here went to a PDR of the session.
         frozen(ctx.ue_v4) if ctx.ue_v4 else EMPTY,
         frozen(ctx.ue_v6) if ctx.ue_v6 else EMPTY,
@@ -731,76 +737,18 @@ def _modify_rules(ctx: _Ctx, old: Session, rules: SessionRules
     leaves alone keeps its RuleMap (and every rule it does not change, its object: what
     render.update relies on), and checks that cannot fail are skipped. Same checks in the
     same order, same allocations in the same order, same result."""
-    create_pdr, create_far = rules.create_pdr, rules.create_far
-    create_qer, create_urr = rules.create_qer, rules.create_urr
-    update_pdr, remove_pdr = rules.update_pdr, rules.remove_pdr
-    if len(create_pdr) > 1:
-        _check_unique([c.pdr_id for c in create_pdr], RuleIdType.PDR)
-    if len(create_far) > 1:
-        _check_unique([c.far_id for c in create_far], RuleIdType.FAR)
-    if len(create_qer) > 1:
-        _check_unique([c.qer_id for c in create_qer], RuleIdType.QER)
-    if len(create_urr) > 1:
-        _check_unique([c.urr_id for c in create_urr], RuleIdType.URR)
-    edit_pdr = bool(create_pdr or update_pdr or remove_pdr)
-    edit_far = bool(create_far or rules.update_far or rules.remove_far)
-    edit_qer = bool(create_qer or rules.update_qer or rules.remove_qer)
-    edit_urr = bool(create_urr or rules.update_urr or rules.remove_urr)
+    edit_pdr = bool(rules.create_pdr or rules.update_pdr or rules.remove_pdr)
+    edit_far = bool(rules.create_far or rules.update_far or rules.remove_far)
+    edit_qer = bool(rules.create_qer or rules.update_qer or rules.remove_qer)
+    edit_urr = bool(rules.create_urr or rules.update_urr or rules.remove_urr)
     # Copies of the kinds the request edits (dict(Mapping) is slow: from items()).
     pdrs: dict[int, PdrState] = dict(old.pdrs.items()) if edit_pdr else {}
     fars: dict[int, FarState] = dict(old.fars.items()) if edit_far else {}
     qers: dict[int, QerState] = dict(old.qers.items()) if edit_qer else {}
     urrs: dict[int, UrrState] = dict(old.urrs.items()) if edit_urr else {}
-    end_markers: list[EndMarker] = []
-    created: list[CreatedInfo] = []
-
-    for rp in remove_pdr:
-        _pop(pdrs, rp.pdr_id, RuleIdType.PDR)
-    for rf in rules.remove_far:
-        _pop(fars, rf.far_id, RuleIdType.FAR)
-    for rq in rules.remove_qer:
-        _pop(qers, rq.qer_id, RuleIdType.QER)
-    for ru in rules.remove_urr:
-        _pop(urrs, ru.urr_id, RuleIdType.URR)
-
-    for cf in create_far:
-        if cf.far_id in fars:
-            raise _fail(RuleIdType.FAR, cf.far_id, "FAR already exists")
-        fars[cf.far_id] = _create_far(ctx, cf)
-    for cq in create_qer:
-        if cq.qer_id in qers:
-            raise _fail(RuleIdType.QER, cq.qer_id, "QER already exists")
-        qers[cq.qer_id] = _create_qer(ctx, cq)
-    for cu in create_urr:
-        if cu.urr_id in urrs:
-            raise _fail(RuleIdType.URR, cu.urr_id, "URR already exists")
-        urrs[cu.urr_id] = _create_urr(cu)
-    if edit_pdr:
-        if old.ue_v4_allocs:  # (only a created or updated PDR may take an address)
-            ctx.ue_v4.update(old.ue_v4_allocs.items())
-        if old.ue_v6_allocs:
-            ctx.ue_v6.update(old.ue_v6_allocs.items())
-    for cp in create_pdr:
-        if cp.pdr_id in pdrs:
-            raise _fail(RuleIdType.PDR, cp.pdr_id, "PDR already exists")
-        pdr = _build_pdr(ctx, cp.pdr_id, cp.precedence, cp.pdi, cp.outer_header_removal,
-                         cp.far_id, cp.qer_id, cp.urr_id, ctx.txn.pdr_slot(), None)
-        pdrs[cp.pdr_id] = pdr
-        created.append(_created(cp.pdi, pdr))
-
-    for uf in rules.update_far:
-        fars[uf.far_id] = _update_far(ctx, fars.get(uf.far_id), uf, end_markers)
-    for uq in rules.update_qer:
-        qers[uq.qer_id] = _update_qer(qers.get(uq.qer_id), uq)
-    for uu in rules.update_urr:
-        urrs[uu.urr_id] = _update_urr(urrs.get(uu.urr_id), uu)
-    for up in update_pdr:
-        old_pdr = pdrs.get(up.pdr_id)
-        if old_pdr is None:
-            raise _fail(RuleIdType.PDR, up.pdr_id, "no such PDR")
-        pdr = pdrs[up.pdr_id] = _update_pdr(ctx, old_pdr, up)
-        if up.pdi is not None:
-            created.append(_created(up.pdi, pdr))
+    # Only a created or updated PDR may take an address.
+    created, end_markers = _edit_rules(ctx, old, rules, pdrs, fars, qers, urrs,
+                                       merge_allocs=edit_pdr)
 
     # Only a PDR that changed, or a rule that went away, can leave a dangling reference.
     if edit_pdr or rules.remove_far or rules.remove_qer or rules.remove_urr:
