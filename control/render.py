@@ -126,6 +126,20 @@ _ZERO_FAR = zero_value(_FARS)
 _ZERO_QER = zero_value(_QERS)
 
 
+def _claim_new_key(txn: AllocTxn, seid: int, new: Session | None, name: MapName, key: bytes,
+                   value: bytes) -> bytes | None:
+    """Claim a PDR map key the session did not hold; what the write replaces (an array slot's
+    empty set, else nothing). A key another session holds is rejected with the PDR that
+    wanted it."""
+    if not txn.claim_key(owner_of(name, key, value), seid):
+        raise RuleError(
+            f"{name} key {key.hex()} belongs to another session",
+            Cause.RULE_CREATION_MODIFICATION_FAILURE,
+            failed_rule=_rule_for_key(new, name, key),
+        )
+    return _ZERO_SET if name is _BY_TEID else None
+
+
 def _rule_fields(fars: Mapping[int, FarState], qers: Mapping[int, QerState], pdr: PdrState
                  ) -> tuple[int, int, int, int]:
     """(far slot, qer slot, flags, qfi) of a PDR of a session with ``fars`` and ``qers``."""
@@ -281,14 +295,7 @@ def diff(
             continue
         if name in PDR_MAPS:
             if prev is None:
-                if not txn.claim_key(owner_of(name, key, value), seid):
-                    raise RuleError(
-                        f"{name} key {key.hex()} belongs to another session",
-                        Cause.RULE_CREATION_MODIFICATION_FAILURE,
-                        failed_rule=_rule_for_key(new, name, key),
-                    )
-                if name is _BY_TEID:
-                    prev = zero_value(name)
+                prev = _claim_new_key(txn, seid, new, name, key, value)
             ops.append(MapOp(name, key, value, prev, pdr_phase))
         else:
             ops.append(MapOp(name, key, value, prev if prev is not None else zero_value(name),
@@ -452,14 +459,7 @@ def _pdr_set_changes(ops: list[MapOp], old: Session, new: Session, txn: AllocTxn
             continue
         name, key = rkey
         if prev is None:
-            if not txn.claim_key(owner_of(name, key, value), seid):
-                raise RuleError(
-                    f"{name} key {key.hex()} belongs to another session",
-                    Cause.RULE_CREATION_MODIFICATION_FAILURE,
-                    failed_rule=_rule_for_key(new, name, key),
-                )
-            if name is _BY_TEID:
-                prev = _ZERO_SET
+            prev = _claim_new_key(txn, seid, new, name, key, value)
         ops.append(_new_op((name, key, value, prev, pdr_phase)))
     kept: set[KeyId] | None = None  # owners of new's keys (a TEID may move between maps)
     for rkey, prev in before.items():
@@ -510,13 +510,8 @@ def install(new: Session, txn: AllocTxn, end_markers: tuple[EndMarker, ...] = ()
     pdr_phase, leaf_write = Phase.PDR, Phase.LEAF_WRITE
     for rkey, value in sets:
         name, key = rkey
-        if not txn.claim_key((_UPLINK_PDRS, value[4:8]) if name is _BY_TEID else rkey, seid):
-            raise RuleError(
-                f"{name} key {key.hex()} belongs to another session",
-                Cause.RULE_CREATION_MODIFICATION_FAILURE,
-                failed_rule=_rule_for_key(new, name, key),
-            )
-        append(_new_op((name, key, value, _ZERO_SET if name is _BY_TEID else None, pdr_phase)))
+        append(_new_op((name, key, value, _claim_new_key(txn, seid, new, name, key, value),
+                        pdr_phase)))
     far_states: tuple[FarState, ...] = new.fars.values()  # type: ignore[assignment]
     for far in far_states:
         append(_new_op((_FARS, _slot_key(far.slot), packed(far.value), _ZERO_FAR, leaf_write)))
