@@ -34,8 +34,8 @@ from typing import Any
 import asyncio_dgram
 
 from control import compile as cc
-from control.alloc import Allocator
-from control.apply import Applied, CoalescingApplier, MapWriter
+from control.alloc import Allocator, AllocTxn
+from control.apply import Applied, CoalescingApplier, Done, MapWriter
 from control.config import AgentConfig, PeerLossPolicy
 from control.errors import ControlError
 from control.gtpu import GtpuMessageType, end_marker, parse_signal
@@ -596,6 +596,25 @@ class Agent:
         else:
             self._busy.pop(seid, None)
 
+    def _completion(self, seid: int, txn: AllocTxn, applied: Callable[[Applied], None],
+                    failed: Callable[[BaseException], None]) -> Done:
+        """The applier's callback for a job's plan: commit and ``applied`` (which answers),
+        or abort and ``failed``; then the SEID is free for its next request."""
+        def done(result: Applied | None, error: BaseException | None) -> None:
+            try:
+                if error is not None:
+                    txn.abort()
+                    failed(error)
+                    return
+                assert result is not None
+                txn.commit()
+                applied(result)
+            except Exception as exc:  # a bug while answering: System failure, not silence
+                failed(exc)
+            finally:
+                self._release(seid)
+        return done
+
     def _session_request(self, event: RequestReceived) -> None:
         msg = event.message
         if isinstance(msg, SessionEstablishmentRequest):
@@ -657,31 +676,21 @@ class Agent:
             reject(exc)
             return
 
-        def done(applied: Applied | None, error: BaseException | None) -> None:
-            try:
-                if error is not None:
-                    txn.abort()
-                    reject(error)
-                    return
-                txn.commit()
-                session = result.session
-                assert session is not None
-                self.sessions[seid] = session
-                self.stats.sessions_established += 1
-                self._changed()
-                log.info("%s established: %d PDRs", session, len(session.pdrs))
-                self._respond(event, SessionEstablishmentResponse(
-                    msg.sequence, self._node_id, Cause.REQUEST_ACCEPTED,
-                    up_f_seid=self._f_seid(seid),
-                    created_pdr=tuple(created_pdr(c) for c in result.created
-                                      if c.f_teid or c.ue_v4 or c.ue_v6),
-                    seid=remote.seid))
-            except Exception as exc:
-                reject(exc)
-            finally:
-                self._release(seid)
+        def applied(_: Applied) -> None:
+            session = result.session
+            assert session is not None
+            self.sessions[seid] = session
+            self.stats.sessions_established += 1
+            self._changed()
+            log.info("%s established: %d PDRs", session, len(session.pdrs))
+            self._respond(event, SessionEstablishmentResponse(
+                msg.sequence, self._node_id, Cause.REQUEST_ACCEPTED,
+                up_f_seid=self._f_seid(seid),
+                created_pdr=tuple(created_pdr(c) for c in result.created
+                                  if c.f_teid or c.ue_v4 or c.ue_v6),
+                seid=remote.seid))
 
-        self.applier.submit(result.plan, done)
+        self.applier.submit(result.plan, self._completion(seid, txn, applied, reject))
 
     def _modify(self, event: RequestReceived, seid: int) -> None:
         msg = event.message
@@ -732,38 +741,27 @@ class Agent:
             reject(exc)
             return
 
-        def done(applied: Applied | None, error: BaseException | None) -> None:
-            nonlocal new
-            try:
-                if error is not None:
-                    txn.abort()
-                    reject(error)
-                    return
-                assert applied is not None and new is not None
-                txn.commit()
-                self._end_markers.extend(plan.end_markers)
-                final, _ = report(session, applied.counters, removed_urrs)
-                current, updated = report(new, applied.counters, queried)
-                if updated:
-                    new = dataclasses.replace(new, urrs=frozen({**new.urrs, **updated}))
-                self.sessions[seid] = new
-                self.stats.sessions_modified += 1
-                self._changed()
-                reports = tuple(
-                    [usage_report(UsageReportSmr, u, UsageReportTrigger.TERMR) for u in final]
-                    + [usage_report(UsageReportSmr, u, UsageReportTrigger.IMMER)
-                       for u in current])
-                self._respond(event, SessionModificationResponse(
-                    0, Cause.REQUEST_ACCEPTED,
-                    created_pdr=tuple(created_pdr(c) for c in result.created
-                                      if c.f_teid or c.ue_v4 or c.ue_v6),
-                    usage_report=reports, seid=session.remote_seid))
-            except Exception as exc:
-                reject(exc)
-            finally:
-                self._release(seid)
+        def applied(done: Applied) -> None:
+            assert new is not None
+            self._end_markers.extend(plan.end_markers)
+            final, _ = report(session, done.counters, removed_urrs)
+            current, updated = report(new, done.counters, queried)
+            stored = new
+            if updated:
+                stored = dataclasses.replace(new, urrs=frozen({**new.urrs, **updated}))
+            self.sessions[seid] = stored
+            self.stats.sessions_modified += 1
+            self._changed()
+            reports = tuple(
+                [usage_report(UsageReportSmr, u, UsageReportTrigger.TERMR) for u in final]
+                + [usage_report(UsageReportSmr, u, UsageReportTrigger.IMMER) for u in current])
+            self._respond(event, SessionModificationResponse(
+                0, Cause.REQUEST_ACCEPTED,
+                created_pdr=tuple(created_pdr(c) for c in result.created
+                                  if c.f_teid or c.ue_v4 or c.ue_v6),
+                usage_report=reports, seid=session.remote_seid))
 
-        self.applier.submit(plan, done)
+        self.applier.submit(plan, self._completion(seid, txn, applied, reject))
 
     def _delete(self, seid: int, event: RequestReceived | None,
                 future: asyncio.Future[bool] | None, host: str | None = None) -> None:
@@ -798,30 +796,20 @@ class Agent:
             fail(exc)
             return
 
-        def done(applied: Applied | None, error: BaseException | None) -> None:
-            try:
-                if error is not None:
-                    txn.abort()
-                    fail(error)
-                    return
-                assert applied is not None and session is not None
-                txn.commit()
-                del self.sessions[seid]
-                self.stats.sessions_deleted += 1
-                log.info("%s deleted", session)
-                if event is not None:
-                    reports = tuple(usage_report(UsageReportSdr, u, UsageReportTrigger.TERMR)
-                                    for u in usage_by_urr(session, applied.counters))
-                    self._respond(event, SessionDeletionResponse(
-                        0, Cause.REQUEST_ACCEPTED, usage_report=reports, seid=remote_seid))
-                if future is not None and not future.done():
-                    future.set_result(True)
-            except Exception as exc:
-                fail(exc)
-            finally:
-                self._release(seid)
+        def applied(done: Applied) -> None:
+            assert session is not None
+            del self.sessions[seid]
+            self.stats.sessions_deleted += 1
+            log.info("%s deleted", session)
+            if event is not None:
+                reports = tuple(usage_report(UsageReportSdr, u, UsageReportTrigger.TERMR)
+                                for u in usage_by_urr(session, done.counters))
+                self._respond(event, SessionDeletionResponse(
+                    0, Cause.REQUEST_ACCEPTED, usage_report=reports, seid=remote_seid))
+            if future is not None and not future.done():
+                future.set_result(True)
 
-        self.applier.submit(result.plan, done)
+        self.applier.submit(result.plan, self._completion(seid, txn, applied, fail))
 
     async def _send_end_markers(self, markers: Iterable[EndMarker]) -> None:
         for em in markers:
