@@ -1,10 +1,14 @@
 """PFCP session throughput and latency of the real agent on kernel maps.
 
-    python -m benchmarks.pfcp_sessions --json [--sessions 100000] [--hold 1000000]
+    python -m benchmarks.pfcp_sessions --json [--sessions 100000] [--workers N]
+        [--hold 1000000 [--hold-workers N]]
 
-The agent runs in its own process (`--serve`): the real XDP object is loaded and its maps
-sized for the run, but not attached to any interface (no pins either); PFCP goes over
-loopback. The load generator (`upf smf-sim`) runs in another process:
+The agent runs in its own process (`--serve`), with `--workers` N4 workers (default one
+per core; upf/workers.py) started as `upf run` starts them: the real XDP object is loaded
+and its maps sized for the run, but not attached to any interface (no pins either); PFCP
+goes over loopback. The load generator (`upf smf-sim`) runs in another process. With more
+than one worker, steps 1 and 2 run again with one worker, the baseline (`single_worker`,
+and `speedup` the ratios). CPU and RSS figures are summed over the workers.
 
 1. throughput: associate, establish `--sessions` sessions with `--window` requests in
    flight, measure the agent's RSS with all of them installed, modify every session
@@ -14,7 +18,7 @@ loopback. The load generator (`upf smf-sim`) runs in another process:
 2. latency: a fresh set of sessions established at half the measured maximum rate ->
    p50_ms, p99_ms of establishment (request sent -> response received);
 3. with `--hold N`: a fresh agent sized for N sessions, N sessions established and held,
-   the agent's RSS measured (hold_rss_mb).
+   the agent's RSS measured (hold.agent_rss_mb), with `--hold-workers` workers.
 
 Targets (measured, reported, never asserted): >= 10,000 establishments/s with 100,000
 sessions; 1,000,000 sessions held with agent RSS <= 2 GB.
@@ -47,36 +51,52 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _family(pid: int) -> list[int]:
+    """``pid`` and its child processes (the agent's N4 workers)."""
+    pids = [pid]
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError), open(f"/proc/{entry}/stat") as f:
+                if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
+                    pids.append(int(entry))
+    return pids
+
+
 def _cpu_s(pid: int) -> float:
-    """User + system CPU seconds a process has used so far (/proc/PID/stat)."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User + system CPU seconds the agent (and its workers) have used so far."""
+    total = 0
+    for p in _family(pid):
+        with open(f"/proc/{p}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def _rss_mb(pid: int) -> tuple[float, float]:
-    """(VmRSS, VmHWM) of a process in MiB."""
+    """(VmRSS, VmHWM) of the agent in MiB, summed over its workers."""
     rss = hwm = 0.0
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                rss = int(line.split()[1]) / 1024
-            elif line.startswith("VmHWM:"):
-                hwm = int(line.split()[1]) / 1024
+    for p in _family(pid):
+        with open(f"/proc/{p}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    rss += int(line.split()[1]) / 1024
+                elif line.startswith("VmHWM:"):
+                    hwm += int(line.split()[1]) / 1024
     return round(rss, 1), round(hwm, 1)
 
 
 # -- the agent process -----------------------------------------------------------------------
 
 
-def serve(port: int, sessions: int) -> int:
-    """Run the agent on loopback with maps sized for `sessions`; print READY; run to SIGTERM."""
+def serve(port: int, sessions: int, workers: int) -> int:
+    """Run the agent (`workers` N4 workers) on loopback with maps sized for `sessions`;
+    print READY; run to SIGTERM."""
     import uvloop
 
     from upf import config
     from upf.datapath.loader import Datapath, DatapathLimits
-    from upf.service import default_object
-    from upf.wiring import agent_config, make_agent
+    from upf.service import default_object, start_agents
+    from upf.wiring import agent_config
 
     # Headroom: a map sized for exactly N refuses the N-th session (reserved slots).
     limits = DatapathLimits.for_sessions(max(sessions + sessions // 100, 1024))
@@ -106,15 +126,10 @@ def serve(port: int, sessions: int) -> int:
         dp = Datapath(default_object(), limits=limits, instance=None)
         await asyncio.to_thread(dp.open)
         try:
-            agent = make_agent(acfg, dp)
-            r = agent.start()
-            if asyncio.iscoroutine(r):
-                await r
-            print("READY", flush=True)
-            await stop.wait()
-            r = agent.stop()
-            if asyncio.iscoroutine(r):
-                await r
+            async with contextlib.AsyncExitStack() as stack:  # as upf/service.py starts it
+                await start_agents(acfg, dp.maps, workers, stack, lambda why: stop.set())
+                print("READY", flush=True)
+                await stop.wait()
         finally:
             with contextlib.suppress(Exception):
                 dp.close()
@@ -130,11 +145,11 @@ def _fields(obj: Any) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def agent_process(sessions: int) -> Iterator[tuple[subprocess.Popen[str], int]]:
+def agent_process(sessions: int, workers: int) -> Iterator[tuple[subprocess.Popen[str], int]]:
     port = _free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "benchmarks.pfcp_sessions", "--serve", str(port),
-         "--sessions", str(sessions)],
+         "--sessions", str(sessions), "--workers", str(workers)],
         cwd=ROOT, stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
@@ -198,9 +213,41 @@ def smf_sim(
     return result
 
 
-def run(sessions: int, window: int, latency_sessions: int, hold: int) -> dict[str, Any]:
-    out: dict[str, Any] = {"sessions": sessions, "window": window}
-    with agent_process(sessions) as (agent, port):
+def run(sessions: int, window: int, latency_sessions: int, hold: int, workers: int,
+        hold_workers: int) -> dict[str, Any]:
+    """The figures with `workers` N4 workers and, when that is more than one, the same
+    with one worker (the baseline, measured in the same run) and the ratios."""
+    out: dict[str, Any] = {"sessions": sessions, "window": window, "workers": workers}
+    out.update(throughput(sessions, window, latency_sessions, workers))
+    if workers > 1:
+        single = throughput(sessions, window, latency_sessions, 1)
+        out["single_worker"] = single
+        out["speedup"] = {
+            k: round(out[k] / single[k], 2) for k in ("establish_per_s", "modify_per_s",
+                                                       "delete_per_s") if single[k]
+        }
+    if hold:
+        with agent_process(hold, hold_workers) as (agent, port):
+            held: dict[str, float] = {}
+
+            def measure_hold() -> None:
+                held["rss"], held["hwm"] = _rss_mb(agent.pid)
+
+            h = smf_sim(port, hold, window, modify=False, delete=False, on_established=measure_hold)
+            out["hold"] = {
+                "sessions": hold,
+                "workers": hold_workers,
+                "established": h["establish"]["accepted"],
+                "establish_per_s": h["establish"]["per_s"],
+                "agent_rss_mb": held.get("rss"),
+                "agent_hwm_mb": held.get("hwm"),
+            }
+    return out
+
+
+def throughput(sessions: int, window: int, latency_sessions: int, workers: int) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    with agent_process(sessions, workers) as (agent, port):
         rss: dict[str, float] = {}
         cpu0 = _cpu_s(agent.pid)
 
@@ -211,7 +258,7 @@ def run(sessions: int, window: int, latency_sessions: int, hold: int) -> dict[st
         t = smf_sim(port, sessions, window, on_established=measure)
         est, mod, dele = t["establish"], t["modify"], t["delete"]
         cpu_after = _cpu_s(agent.pid)
-        # The agent's own CPU per request (it runs on one core: 1e6 / this is its ceiling).
+        # The agent's own CPU per request, all workers (1e6 / this is one core's ceiling).
         out["agent_cpu_us_per_establish"] = round((rss["cpu"] - cpu0) * 1e6 / sessions, 1)
         out["agent_cpu_us_per_modify_and_delete"] = round(
             (cpu_after - rss["cpu"]) * 1e6 / (2 * sessions), 1)
@@ -237,21 +284,6 @@ def run(sessions: int, window: int, latency_sessions: int, hold: int) -> dict[st
             latency_achieved_per_s=lat["establish"]["per_s"],
             latency_sessions=n_lat,
         )
-    if hold:
-        with agent_process(hold) as (agent, port):
-            held: dict[str, float] = {}
-
-            def measure_hold() -> None:
-                held["rss"], held["hwm"] = _rss_mb(agent.pid)
-
-            h = smf_sim(port, hold, window, modify=False, delete=False, on_established=measure_hold)
-            out["hold"] = {
-                "sessions": hold,
-                "established": h["establish"]["accepted"],
-                "establish_per_s": h["establish"]["per_s"],
-                "agent_rss_mb": held.get("rss"),
-                "agent_hwm_mb": held.get("hwm"),
-            }
     return out
 
 
@@ -261,16 +293,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--window", type=int, default=64, help="requests in flight")
     p.add_argument("--latency-sessions", type=int, default=20_000)
     p.add_argument("--hold", type=int, default=0, help="also hold this many sessions (RSS)")
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                   help="N4 workers (default: one per core); with more than one, the run "
+                        "also measures one worker as the baseline")
+    p.add_argument("--hold-workers", type=int, default=1, help="N4 workers for --hold")
     p.add_argument("--json", action="store_true")
     p.add_argument("--serve", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.serve:
-        return serve(args.serve, args.sessions)
+        return serve(args.serve, args.sessions, args.workers)
     if os.geteuid() != 0:
         print("needs root (BPF maps)", file=sys.stderr)
         return 1
     t0 = time.monotonic()
-    result = run(args.sessions, args.window, args.latency_sessions, args.hold)
+    result = run(args.sessions, args.window, args.latency_sessions, args.hold, args.workers,
+                 args.hold_workers)
     result["wall_s"] = round(time.monotonic() - t0, 1)
     if args.json:
         print(json.dumps(result, indent=2))

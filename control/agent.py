@@ -23,11 +23,11 @@ import dataclasses
 import functools
 import gc
 import ipaddress
-import itertools
 import logging
+import socket
 import sys
 import time
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Callable, Coroutine, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,6 +52,7 @@ from control.responses import (
     with_remote_seid,
 )
 from control.session import Session, frozen
+from control.shards import Followers
 from control.usage import report, urr_slots, usage_by_urr
 from pfcp import (
     AssociationReleaseRequest,
@@ -116,6 +117,15 @@ def _map_size(writer: MapWriter, name: MapName) -> int | None:
         return None
 
 
+def _seid_space(index: int, count: int, end: int = 1 << 32) -> Iterator[int]:
+    """Our SEIDs, for N4 worker ``index`` of ``count``: those the steering program sends
+    to it (control/steer.py: the low 32 bits modulo ``count``), below 2**32 so that the
+    rule is ``seid % count == index``, and round again after the last (_new_seid skips
+    those still in use). SEID 0 is never ours (it means none, TS 29.244 7.2.2.4.2)."""
+    while True:
+        yield from range(index or count, end, count)
+
+
 def ntp_now() -> int:
     return (int(time.time()) + _NTP_OFFSET) & 0xFFFFFFFF
 
@@ -156,6 +166,7 @@ class Agent:
         *,
         clock: Callable[[], float] = time.monotonic,
         recovery_time_stamp: int | None = None,
+        sock: socket.socket | None = None,
     ) -> None:
         self.config = config
         self.writer = writer
@@ -176,7 +187,10 @@ class Agent:
             clock(),
         )
         self._node_id = NodeId(config.node_id)
-        self._seids = itertools.count(1)
+        # N4 workers (control/shards.py): worker k of N makes the SEIDs that steer to it.
+        self._seids = _seid_space(*config.alloc.shard)
+        self._n4_socket = sock  # a bound socket to serve on instead of binding config.listen
+        self.followers: Followers | None = None  # the other workers, when this is the lead
         # SEIDs with a request in progress, each with the jobs waiting for it (see _exclusive).
         self._busy: dict[int, list[Callable[[], None]]] = {}
         self._sent = asyncio.Event()  # responses or End Markers are waiting to be sent
@@ -207,7 +221,12 @@ class Agent:
         return socket_address(self._gtpu.sockname)
 
     async def start(self) -> None:
-        self._sock = await asyncio_dgram.bind(self.config.listen)
+        if self._n4_socket is not None:
+            sock = await asyncio_dgram.from_socket(self._n4_socket)
+            assert isinstance(sock, asyncio_dgram.aio.DatagramServer)  # (not connected)
+            self._sock = sock
+        else:
+            self._sock = await asyncio_dgram.bind(self.config.listen)
         if self.config.gtpu_listen is not None:
             self._gtpu = await asyncio_dgram.bind(self.config.gtpu_listen)
             self._spawn(self._gtpu_loop())
@@ -389,7 +408,9 @@ class Agent:
             return self._reject(event, err.cause, err.ie_type)
         msg, peer = event.message, event.peer
         if isinstance(msg, AssociationSetupRequest):
-            return self._association_setup(msg, peer)
+            response = self._association_setup(msg, peer)
+            await self._tell_association(peer[0])  # before the SMF may send session requests
+            return response
         if isinstance(msg, AssociationUpdateRequest):
             ok = peer[0] in self.associations
             return AssociationUpdateResponse(
@@ -449,7 +470,8 @@ class Agent:
             return AssociationReleaseResponse(0, self._node_id,
                                               Cause.NO_ESTABLISHED_PFCP_ASSOCIATION)
         self.node.remove_peer(assoc.addr)
-        await self._purge(peer[0])
+        await self._tell("drop", peer[0])
+        await self._purge_everywhere(peer[0])
         log.info("PFCP association with %s released", peer)
         return AssociationReleaseResponse(0, self._node_id, Cause.REQUEST_ACCEPTED)
 
@@ -477,6 +499,7 @@ class Agent:
         if isinstance(response, AssociationSetupResponse) and \
                 response.cause is Cause.REQUEST_ACCEPTED:
             self._associated(peer, response.node_id, response.recovery_time_stamp)
+            self._spawn(self._tell_association(peer[0]))
         else:
             log.warning("association setup with %s refused: %s", peer,
                         getattr(response, "cause", response))
@@ -490,10 +513,54 @@ class Agent:
             assoc = self.associations.pop(peer[0], None)
             if assoc is not None:
                 self.node.remove_peer(assoc.addr)
+            await self._tell("drop", peer[0])
             if peer in [tuple(p) for p in self.config.smf_peers]:
                 self._spawn(self._associate(peer, delay=self.config.association_retry))
         if policy is PeerLossPolicy.PURGE:
-            await self._purge(peer[0])
+            await self._purge_everywhere(peer[0])
+
+    # ------------------------------------------------------------------ N4 workers
+
+    async def _tell(self, op: str, *args: Any) -> list[Any]:
+        """Tell the followers (control/shards.py), if any; their answers."""
+        if self.followers is None:
+            return []
+        return await self.followers.tell(op, *args)
+
+    async def _tell_association(self, host: str) -> None:
+        assoc = self.associations.get(host)
+        if assoc is not None:
+            await self._tell("up", host, assoc.addr, assoc.node_id.value,
+                             assoc.recovery_time_stamp)
+
+    async def _purge_everywhere(self, host: str,
+                                csids: frozenset[tuple[str, int]] | None = None) -> int:
+        """Delete ``host``'s sessions (those with one of ``csids``, if given) here and in
+        every follower; how many."""
+        mine = self._purge(host, self._with_csids(csids))
+        here: int
+        there: list[Any]
+        here, there = await asyncio.gather(mine, self._tell("purge", host, csids))
+        return here + sum(int(n) for n in there)
+
+    def _with_csids(self, csids: frozenset[tuple[str, int]] | None) -> list[int] | None:
+        if csids is None:
+            return None
+        return [s.local_seid for s in self.sessions.values() if s.fq_csids & csids]
+
+    async def follow(self, op: str, args: tuple[Any, ...]) -> Any:
+        """A follower: do what the lead says (see control/shards.py)."""
+        if op == "up":
+            host, addr, node_id, stamp = args
+            self.associations[host] = Association(NodeId(node_id), tuple(addr), stamp)
+            return None
+        if op == "drop":
+            self.associations.pop(args[0], None)
+            return None
+        if op == "purge":
+            host, csids = args
+            return await self._purge(host, self._with_csids(csids))
+        raise ValueError(f"unknown control request {op!r}")
 
     async def _purge(self, host: str, seids: Iterable[int] | None = None) -> int:
         """Delete sessions of ``host`` (all, or those in ``seids``); returns how many.
@@ -834,9 +901,6 @@ class Agent:
             return SessionSetDeletionResponse(0, self._node_id,
                                               Cause.NO_ESTABLISHED_PFCP_ASSOCIATION)
         wanted = csid_set(msg.fq_csid)
-        seids = None
-        if wanted:
-            seids = [s.local_seid for s in self.sessions.values() if s.fq_csids & wanted]
-        count = await self._purge(peer[0], seids)
+        count = await self._purge_everywhere(peer[0], wanted or None)
         log.info("session set deletion from %s: %d sessions deleted", peer, count)
         return SessionSetDeletionResponse(0, self._node_id, Cause.REQUEST_ACCEPTED)

@@ -7,6 +7,12 @@ Compiling a request never commits anything by itself: it draws from an
 ``abort()`` returns everything taken (when the request is rejected or the plan
 failed). A released slot is therefore never reused before the maps stop
 pointing at it.
+
+The agent may run as N worker processes writing the same maps, each with its own
+Allocator, so their values must never collide: worker k of N (``AllocConfig.shard``
+= (k, N)) takes only every N-th value of each pool, starting at its k-th (slot and
+TEID indices i with i % N == k; every N-th UE address and prefix). Striding keeps
+the shares even and the hot path a counter step; the default (0, 1) is one shard.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import logging
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from itertools import islice
 from typing import Generic, TypeVar
 
 from control.errors import ResourceExhausted
@@ -26,6 +33,16 @@ log = logging.getLogger("upf.control.alloc")
 T = TypeVar("T")
 IPv4 = ipaddress.IPv4Address
 IPv6Net = ipaddress.IPv6Network
+Shard = tuple[int, int]  # (index, count): this allocator takes every count-th value
+NO_SHARD: Shard = (0, 1)
+
+
+def check_shard(shard: Shard) -> Shard:
+    """``shard`` if it is a valid (index, count); ValueError (our configuration) if not."""
+    if not (isinstance(shard, tuple) and len(shard) == 2
+            and all(type(v) is int for v in shard) and 0 <= shard[0] < shard[1]):
+        raise ValueError(f"shard {shard!r}: want (index, count) with 0 <= index < count")
+    return shard
 
 
 class Pool(Generic[T]):
@@ -80,36 +97,42 @@ class Pool(Generic[T]):
 class SlotPool(Pool[int]):
     """A Pool of array slots that marks used slots in a bytearray (one byte per slot)
     instead of a set (about 70 bytes per entry): it is sized once, like the map.
-    Fresh slots come from a counter, released ones from the free list (FIFO)."""
+    Fresh slots come from a counter, released ones from the free list (FIFO).
 
-    def __init__(self, name: str, size: int, reserved: int) -> None:
+    Shard (k, n) takes only the slots i with i % n == k: the counter steps by n. The
+    flags still span the whole map, so a slot of another shard is never ours to give.
+    Every slot the counter passed is either in use or on the free list (released, or
+    skipped by ``acceptable``): that gives ``in_use`` without a counter on the hot path."""
+
+    def __init__(self, name: str, size: int, reserved: int, shard: Shard = NO_SHARD) -> None:
         super().__init__(name, iter(()))
+        index, count = check_shard(shard)
+        reserved = max(reserved, 0)
         self._supply = None
-        self._fresh = max(reserved, 0)
+        self._first = reserved + (index - reserved) % count  # our first slot >= reserved
+        self._fresh = self._first
+        self._step = count
         self._size = max(size, 0)
         self._flags = bytearray(self._size)
-        self._count = 0
 
     def take(self, acceptable: Callable[[int], bool] | None = None) -> int:
         value = self._fresh
         if acceptable is None and value < self._size:  # the common case, straight-line
-            self._fresh = value + 1
+            self._fresh = value + self._step
             self._flags[value] = 1
-            self._count += 1
             return value
         skipped: list[int] = []
         try:
             while True:
                 if self._fresh < self._size:
                     value = self._fresh
-                    self._fresh += 1
+                    self._fresh += self._step
                 elif self._free:
                     value = self._free.popleft()
                 else:
                     raise ResourceExhausted(f"{self.name} exhausted")
                 if acceptable is None or acceptable(value):
                     self._flags[value] = 1
-                    self._count += 1
                     return value
                 skipped.append(value)
         finally:
@@ -121,11 +144,10 @@ class SlotPool(Pool[int]):
             log.error("%s: release of %s which is not allocated", self.name, value)
             return
         self._flags[value] = 0
-        self._count -= 1
         self._free.append(value)
 
     def in_use(self) -> int:
-        return self._count
+        return (self._fresh - self._first) // self._step - len(self._free)
 
     def is_used(self, value: int) -> bool:
         return 0 <= value < len(self._flags) and bool(self._flags[value])
@@ -135,11 +157,12 @@ class TeidPool(SlotPool):
     """Our local TEIDs: ``generation << 24 | index`` (xdp/upf_shared.h), the index a slot of
     uplink_by_teid (1 .. size-1; TEID 0 is never allocated, TS 29.281 5.1). Each reuse of an
     index bumps its generation (mod 256), so a TEID comes back only after 256 reuses of
-    its index, and a stale TEID never matches the slot's new owner in the fast path."""
+    its index, and a stale TEID never matches the slot's new owner in the fast path.
+    Shard (k, n) takes the indices i with i % n == k, so shards never share a TEID."""
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, shard: Shard = NO_SHARD) -> None:
         size = min(size, TEID_INDEX_MASK + 1)
-        super().__init__("teid", size, 1)
+        super().__init__("teid", size, 1, shard)
         self._gen = bytearray(self._size)
 
     def take(self, acceptable: Callable[[int], bool] | None = None) -> int:
@@ -147,9 +170,8 @@ class TeidPool(SlotPool):
         if index < self._size:  # a fresh index whose current TEID is acceptable: no search
             teid = self._gen[index] << TEID_INDEX_BITS | index
             if teid != 0 and (acceptable is None or acceptable(teid)):
-                self._fresh = index + 1
+                self._fresh = index + self._step
                 self._flags[index] = 1
-                self._count += 1
                 return teid
 
         def ok(index: int) -> bool:
@@ -179,26 +201,32 @@ class TeidPool(SlotPool):
                 and self._gen[index] == value >> TEID_INDEX_BITS)
 
 
-def slot_pool(name: str, size: int, reserved: int = 1) -> Pool[int]:
+def slot_pool(name: str, size: int, reserved: int = 1, shard: Shard = NO_SHARD) -> Pool[int]:
     """Array slots ``reserved .. size-1``; slots below ``reserved`` are never handed out
     (slot 0 of qers means "no QER", slot 0 of fars stays empty)."""
-    return SlotPool(name, size, reserved)
+    return SlotPool(name, size, reserved, shard)
 
 
-def teid_pool(size: int) -> TeidPool:
+def teid_pool(size: int, shard: Shard = NO_SHARD) -> TeidPool:
     """Local TEIDs over ``size`` uplink_by_teid slots (see TeidPool)."""
-    return TeidPool(size)
+    return TeidPool(size, shard)
 
 
-def v4_pool(name: str, network: ipaddress.IPv4Network) -> Pool[IPv4]:
-    return Pool(name, network.hosts())
+def _strided(supply: Iterator[T], shard: Shard) -> Iterator[T]:
+    """Every count-th value of ``supply`` from its index-th: lazily, pools can be huge."""
+    index, count = check_shard(shard)
+    return supply if count == 1 else islice(supply, index, None, count)
 
 
-def v6_prefix_pool(name: str, network: IPv6Net) -> Pool[IPv6Net]:
+def v4_pool(name: str, network: ipaddress.IPv4Network, shard: Shard = NO_SHARD) -> Pool[IPv4]:
+    return Pool(name, _strided(network.hosts(), shard))
+
+
+def v6_prefix_pool(name: str, network: IPv6Net, shard: Shard = NO_SHARD) -> Pool[IPv6Net]:
     """/64 prefixes out of ``network`` (one per PDU session, TS 23.501 5.8.2.2)."""
     if network.prefixlen > 64:
         raise ValueError(f"{name}: IPv6 pool {network} is longer than /64")
-    return Pool(name, network.subnets(new_prefix=64))
+    return Pool(name, _strided(network.subnets(new_prefix=64), shard))
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,6 +261,12 @@ class AllocConfig:
     qer_slots: int = 200000
     # Slots of uplink_by_teid our TEIDs index (the Agent lowers it to the map's size).
     teid_indices: int = DEFAULT_SESSIONS
+    # (index, count) of this N4 worker among the workers sharing the maps: it takes
+    # only every count-th value of each pool (see the module docstring).
+    shard: Shard = NO_SHARD
+
+    def __post_init__(self) -> None:
+        check_shard(self.shard)
 
 
 KeyId = tuple[str, bytes]  # (map name, key bytes)
@@ -255,18 +289,20 @@ class Allocator:
 
     def __init__(self, config: AllocConfig, teid_indices: int | None = None) -> None:
         self.config = config
-        self.teids = teid_pool(teid_indices or config.teid_indices)
-        self.pdr_slots = slot_pool("pdr slots", config.pdr_slots)
-        self.far_slots = slot_pool("far slots", config.far_slots)
-        self.qer_slots = slot_pool("qer slots", config.qer_slots)
+        shard = config.shard  # checked by AllocConfig
+        self.teids = teid_pool(teid_indices or config.teid_indices, shard)
+        self.pdr_slots = slot_pool("pdr slots", config.pdr_slots, shard=shard)
+        self.far_slots = slot_pool("far slots", config.far_slots, shard=shard)
+        self.qer_slots = slot_pool("qer slots", config.qer_slots, shard=shard)
         self.ue_v4: dict[str | None, Pool[IPv4]] = {}
         self.ue_v6: dict[str | None, Pool[IPv6Net]] = {}
         for pool in config.ue_pools:
             ni = pool.network_instance
             if pool.ipv4 is not None:
-                self.ue_v4[ni] = v4_pool(f"UE IPv4 pool {ni or 'default'}", pool.ipv4)
+                self.ue_v4[ni] = v4_pool(f"UE IPv4 pool {ni or 'default'}", pool.ipv4, shard)
             if pool.ipv6 is not None:
-                self.ue_v6[ni] = v6_prefix_pool(f"UE IPv6 pool {ni or 'default'}", pool.ipv6)
+                self.ue_v6[ni] = v6_prefix_pool(f"UE IPv6 pool {ni or 'default'}", pool.ipv6,
+                                                shard)
         # Which session (local SEID) owns each key of the PDR maps.
         self.key_owners: dict[bytes, int] = {}  # owner_key(...) -> local SEID
         self._endpoints: dict[tuple[int, str | None], EndpointConfig | None] = {}

@@ -84,10 +84,16 @@ class Interfaces:
     n9: Interface | None = None  # optional: GTP-U to and from peer UPFs
 
 
+MAX_N4_WORKERS = 64  # control/steer.py's limit
+
+
 @dataclass(frozen=True, slots=True)
 class N4:
     address: IPv4Address | IPv6Address = _ANY_V4
     port: int = 8805
+    # Agent processes sharing the N4 port (control/shards.py): session rate scales with
+    # cores. Worker 0 handles the node messages; sessions are spread over all of them.
+    workers: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -460,6 +466,8 @@ def _check(cfg: Config, conv: _Converter) -> None:
     for key, port in (("n4.port", cfg.n4.port), ("metrics.port", cfg.metrics.port)):
         if not 1 <= port <= 65535:
             raise fail(key, f"{port} is not a port (1-65535)")
+    if not 1 <= cfg.n4.workers <= MAX_N4_WORKERS:
+        raise fail("n4.workers", f"{cfg.n4.workers} is not 1-{MAX_N4_WORKERS}")
     if cfg.node_id and not _valid_node_id(cfg.node_id):
         raise fail("node_id", f"{cfg.node_id!r} is not an IP address or FQDN")
     if cfg.smf.heartbeat_interval < 0:

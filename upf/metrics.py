@@ -123,6 +123,11 @@ class UpfCollector:
         if self.agent is None:
             return
         snap = agent_snapshot(self.agent)
+        workers = getattr(self.agent, "workers", None)  # N4 workers: the lead adds the rest
+        if workers is not None:
+            from upf.workers import merged_snapshot
+
+            snap = merged_snapshot(snap, workers.snapshots)
         yield gauge("upf_pfcp_sessions", "PFCP sessions installed", value=snap["sessions"])
         yield gauge("upf_pfcp_associations", "Associated SMFs", value=snap["associations"])
         msgs = counter(

@@ -34,6 +34,7 @@ log = logging.getLogger("upf.service")
 
 EXIT_OK = 0
 EXIT_START_FAILED = 1
+EXIT_WORKER_LOST = 3
 
 
 def default_object() -> Path:
@@ -59,12 +60,19 @@ class StartError(Exception):
 
 async def serve(cfg: Config, ready: Callable[[], None] | None = None) -> int:
     stop = asyncio.Event()
+    exit_code = [EXIT_OK]
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, _on_signal, sig, stop)
+
+    def failed(why: str) -> None:  # a piece died while running (an N4 worker)
+        log.critical("%s: stopping the UPF", why)
+        exit_code[0] = EXIT_WORKER_LOST
+        stop.set()
+
     try:
         async with contextlib.AsyncExitStack() as stack:
-            await _start(cfg, stack)
+            await _start(cfg, stack, failed)
             log.info(
                 "upf ready: node %s, N4 %s:%d", cfg.effective_node_id, cfg.n4.address, cfg.n4.port
             )
@@ -76,7 +84,7 @@ async def serve(cfg: Config, ready: Callable[[], None] | None = None) -> int:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
     log.info("stopped")
-    return EXIT_OK
+    return exit_code[0]
 
 
 def _on_signal(sig: signal.Signals, stop: asyncio.Event) -> None:
@@ -84,7 +92,8 @@ def _on_signal(sig: signal.Signals, stop: asyncio.Event) -> None:
     stop.set()
 
 
-async def _start(cfg: Config, stack: contextlib.AsyncExitStack) -> None:
+async def _start(cfg: Config, stack: contextlib.AsyncExitStack,
+                 failed: Callable[[str], None]) -> None:
     # pyroute2's synchronous IPRoute (XDP attach/detach) cannot run inside the event loop:
     # the datapath steps run in a worker thread.
     dp = await _astep("datapath", asyncio.to_thread(_open_datapath, cfg))
@@ -92,7 +101,7 @@ async def _start(cfg: Config, stack: contextlib.AsyncExitStack) -> None:
     _step("local addresses", lambda: _write_local_addrs(dp, cfg))
     await _astep("XDP attach", asyncio.to_thread(_attach, dp, cfg, stack))
     await _astep("next-hop watcher", _start_nexthop(dp, cfg, stack))
-    agent = await _astep("PFCP agent", _start_agent(dp, cfg, stack))
+    agent = await _astep("PFCP agent", _start_agent(dp, cfg, stack, failed))
     if cfg.metrics.enabled:
         await _astep("metrics", _start_metrics(dp, agent, cfg, stack))
 
@@ -234,12 +243,43 @@ async def _started(piece: Any) -> AsyncIterator[Any]:
             await r
 
 
-async def _start_agent(dp: Any, cfg: Config, stack: contextlib.AsyncExitStack) -> Any:
-    from upf.wiring import agent_config, make_agent
+async def _start_agent(dp: Any, cfg: Config, stack: contextlib.AsyncExitStack,
+                       failed: Callable[[str], None]) -> Any:
+    from upf.wiring import agent_config
 
-    agent = make_agent(agent_config(cfg), dp)
+    return await start_agents(agent_config(cfg), dp.maps, cfg.n4.workers, stack, failed)
+
+
+async def start_agents(acfg: Any, maps: Any, workers: int, stack: contextlib.AsyncExitStack,
+                       failed: Callable[[str], None]) -> Any:
+    """The PFCP agent, or with ``workers`` > 1 the lead of that many N4 workers
+    (upf/workers.py); stopped when ``stack`` unwinds. The lead's ``workers`` attribute
+    (None with one worker) has the followers; ``failed(why)`` is called if one dies."""
+    from control.agent import ntp_now
+    from control.steer import reuseport_sockets
+    from upf.wiring import make_agent, shard
+    from upf.workers import Workers
+
+    if workers == 1:
+        agent = make_agent(acfg, maps)
+        agent.workers = None
+        await stack.enter_async_context(_started(agent))
+        return agent
+    host, port = acfg.listen
+    socks = reuseport_sockets(host, port, workers)
+    stack.callback(socks[0].close)
+    stamp = ntp_now()
+    pool = Workers(on_lost=failed)
+    configs = [shard(acfg, i, workers) for i in range(workers)]
+    await pool.start(configs, socks, maps, stamp)
+    stack.push_async_callback(pool.stop)
+    agent = make_agent(configs[0], maps, sock=socks[0], recovery_time_stamp=stamp)
+    agent.followers = pool.followers
+    agent.workers = pool
     await stack.enter_async_context(_started(agent))
     return agent
+
+
 
 
 async def _start_metrics(

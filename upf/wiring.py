@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import logging
 from collections import Counter
+from collections.abc import Mapping
 from typing import Any
 
 from control.alloc import AllocConfig, EndpointConfig, UePoolConfig
@@ -68,12 +70,13 @@ def agent_config(cfg: Config) -> AgentConfig:
     )
 
 
-def make_agent(acfg: AgentConfig, dp: Any) -> Any:
-    """The PFCP agent on the loaded datapath's maps, counting its PFCP messages."""
+def make_agent(acfg: AgentConfig, maps: Mapping[str, Any], **kwargs: Any) -> Any:
+    """The PFCP agent on the datapath's maps (name -> typed handle, e.g. Datapath.maps),
+    counting its PFCP messages. ``kwargs`` go to the Agent (sock, recovery_time_stamp)."""
     from control.agent import Agent
     from control.kernel import KernelMaps
 
-    agent = Agent(acfg, KernelMaps(dp.maps))
+    agent = Agent(acfg, KernelMaps(maps), **kwargs)
     messages: Counter[tuple[str, str, str]] = Counter()
     agent.pfcp_messages = messages  # type: ignore[attr-defined]
     node = agent.node
@@ -98,6 +101,17 @@ def make_agent(acfg: AgentConfig, dp: Any) -> Any:
     node.send_response = counting_send_response  # type: ignore[method-assign]
     node.next_event = counting_next_event  # type: ignore[method-assign]
     return agent
+
+
+def shard(acfg: AgentConfig, index: int, count: int) -> AgentConfig:
+    """The config of N4 worker ``index`` of ``count`` (control/shards.py): its stride of
+    every pool; only the lead (0) sets up associations itself. A follower's GTP-U socket
+    (End Markers) binds an ephemeral port: N3:2152 is the lead's."""
+    alloc = dataclasses.replace(acfg.alloc, shard=(index, count))
+    if index == 0:
+        return dataclasses.replace(acfg, alloc=alloc)
+    gtpu = None if acfg.gtpu_listen is None else (acfg.gtpu_listen[0], 0)
+    return dataclasses.replace(acfg, alloc=alloc, smf_peers=(), gtpu_listen=gtpu)
 
 
 def _type_name(msg: Any) -> str:

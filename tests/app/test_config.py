@@ -175,7 +175,8 @@ def test_bad_environment_names_the_variable(tmp_path: Path) -> None:
 
 def test_unknown_key(tmp_path: Path) -> None:
     text = error(tmp_path, MINIMAL + "n4:\n  adress: 10.0.0.1\n")
-    assert text.startswith("config: n4.adress: unknown key (expected one of: address, port)")
+    assert text.startswith(
+        "config: n4.adress: unknown key (expected one of: address, port, workers)")
 
 
 def test_unknown_environment_key(tmp_path: Path) -> None:
@@ -240,3 +241,9 @@ def test_peer_policies_reach_the_agent(tmp_path: Path) -> None:
         PeerLossPolicy.PURGE,
         PeerLossPolicy.KEEP,
     )
+
+
+def test_n4_workers_out_of_range_names_the_key(tmp_path: Path) -> None:
+    for bad in ("0", "65"):
+        text = error(tmp_path, MINIMAL + f"n4:\n  workers: {bad}\n")
+        assert text == f"config: n4.workers: {bad} is not 1-64"

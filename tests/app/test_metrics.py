@@ -77,3 +77,17 @@ def test_collector_survives_a_broken_map() -> None:
     reg = CollectorRegistry(auto_describe=False)
     reg.register(UpfCollector(SimpleNamespace(xdp_stats=Broken()), None, {}))
     assert b"upf_xdp_packets" in generate_latest(reg)
+
+
+def test_n4_workers_counters_merge_into_one() -> None:
+    from upf.workers import merged_snapshot
+
+    lead = {"sessions": 3, "associations": 1, "messages": {("rx", "A", ""): 2},
+            "agent": {"sessions_established": 3}, "node": {"requests_received": 5}}
+    follower = {"sessions": 4, "associations": 1, "messages": {("rx", "A", ""): 1,
+                                                               ("tx", "B", "OK"): 4},
+                "agent": {"sessions_established": 4}, "node": {"requests_received": 4}}
+    out = merged_snapshot(lead, {1: follower, 2: follower})
+    assert out == {"sessions": 11, "associations": 1,
+                   "messages": {("rx", "A", ""): 4, ("tx", "B", "OK"): 8},
+                   "agent": {"sessions_established": 11}, "node": {"requests_received": 13}}

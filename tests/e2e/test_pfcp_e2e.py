@@ -53,14 +53,17 @@ ALLOWED_UNASSOCIATED = "10.50.0.5"  # in the allow-list, never associates
 NOT_ALLOWED = "10.50.0.6"  # outside the allow-list
 
 
-@pytest.fixture(scope="module")
-def bed() -> Iterator[Bed]:
+# Every test on the bed runs against one agent and against two N4 workers (processes
+# sharing the N4 port, upf/workers.py): the SMF cannot tell the difference.
+@pytest.fixture(scope="module", params=[1, 2], ids=["1worker", "2workers"])
+def bed(request: pytest.FixtureRequest) -> Iterator[Bed]:
     overrides = {
         "smf.allow": ["10.50.0.1/32", f"{ALLOWED_UNASSOCIATED}/32"],
         "metrics.enabled": True,
         "metrics.address": "127.0.0.1",
+        "n4.workers": request.param,
     }
-    with upf_testbed("upfe2e", overrides=overrides) as b:
+    with upf_testbed(f"upfe2e{request.param}", overrides=overrides) as b:
         topo = b[0]
         for extra in (ALLOWED_UNASSOCIATED, NOT_ALLOWED):
             topo.smf.add_addr(SMF_IF, extra, topo.addr.prefixlen)
@@ -337,6 +340,76 @@ def test_metrics(bed: Bed, smf: ScapySmf) -> None:
     )
     rsp = smf.delete(est.up_seid)
     assert rsp is not None and cause_of(rsp) == CauseValue.REQUEST_ACCEPTED
+
+
+def _descendants(pid: int) -> list[tuple[int, str]]:
+    """(pid, command line) of every process below ``pid``."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            children.setdefault(int(stat.rsplit(")", 1)[1].split()[1]), []).append(int(entry))
+    out, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            cmd = Path(f"/proc/{child}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+            out.append((child, cmd))
+            todo.append(child)
+    return out
+
+
+def test_n4_workers_share_the_sessions(bed: Bed, smf: ScapySmf) -> None:
+    """n4.workers: 2 really runs a second agent process, which takes its share of the
+    sessions; the metrics count the sessions of every worker."""
+    topo, upf, _ = bed
+    workers = 2 if topo.name.startswith("upfe2e2") else 1
+    followers = [cmd for _, cmd in _descendants(upf.proc.pid) if "upf.workers" in cmd]
+    assert len(followers) == workers - 1
+    time.sleep(1.2)  # the followers' counts of earlier tests' deletions have reached the lead
+    before = scrape(topo)["upf_pfcp_sessions"]
+    ests = []
+    for i in range(4):
+        spec = SessionSpec(cp_seid=0x7100 + i, ue=ue(71, i), gnb=topo.addr.gnb,
+                           gnb_teid=0x7100 + i)
+        est = smf.establish(spec)
+        assert est is not None and est.cause == CauseValue.REQUEST_ACCEPTED
+        ests.append(est)
+    # Worker k makes the SEIDs k mod N: consecutive requests reach both workers.
+    assert {e.up_seid % workers for e in ests} == set(range(workers))
+    deadline = time.monotonic() + 5  # the lead polls its followers' counters every second
+    while scrape(topo)["upf_pfcp_sessions"] != before + 4:
+        assert time.monotonic() < deadline, scrape(topo)["upf_pfcp_sessions"]
+        time.sleep(0.2)
+    for est in ests:
+        rsp = smf.delete(est.up_seid)
+        assert rsp is not None and cause_of(rsp) == CauseValue.REQUEST_ACCEPTED
+
+
+def test_a_lost_n4_worker_stops_the_upf() -> None:
+    """A follower that dies leaves a share of the SEIDs unanswered: the UPF stops (exit 3,
+    XDP detached, maps unpinned) for its supervisor to restart it whole."""
+    with upf_testbed("upfe2elost", overrides={"n4.workers": 2}) as (topo, upf, _):
+        assert upf.proc is not None
+        (pid,) = [p for p, cmd in _descendants(upf.proc.pid) if "upf.workers" in cmd]
+        os.kill(pid, 9)
+        assert upf.proc.wait(15) == 3, upf.log()
+        assert "N4 worker 1" in upf.log() and "stopping the UPF" in upf.log()
+        assert not Path(upf.pin_dir).exists() or not any(Path(upf.pin_dir).iterdir())
+        assert not any(xdp_prog_ids(topo).values()), upf.log()
+
+
+def test_sigterm_stops_every_n4_worker() -> None:
+    with upf_testbed("upfe2ew3", overrides={"n4.workers": 3}) as (_, upf, _):
+        assert upf.proc is not None
+        pids = [p for p, cmd in _descendants(upf.proc.pid) if "upf.workers" in cmd]
+        assert len(pids) == 2
+        assert upf.stop() == 0
+        for pid in pids:
+            assert not Path(f"/proc/{pid}").exists() or \
+                Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
 
 
 def test_full_maps_reject_without_side_effects() -> None:
