@@ -26,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import ipaddress
+import itertools
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -679,35 +680,37 @@ def _check_references(pdrs: Mapping[int, PdrState], fars: Mapping[int, FarState]
 
 
 def _establish_rules(ctx: _Ctx, base: Session, rules: SessionRules
-                     ) -> tuple[Session, tuple[CreatedInfo, ...]]:
-    """_apply_rules for an empty session and creations only, straight-line."""
+                     ) -> tuple[Session, tuple[CreatedInfo, ...], dict[int, FarState],
+                                dict[int, QerState]]:
+    """_apply_rules for an empty session and creations only, straight-line; also the
+    session's FARs and QERs as dicts (for render.install)."""
     create_pdr, create_far = rules.create_pdr, rules.create_far
     create_qer, create_urr = rules.create_qer, rules.create_urr
-    for rule, ids in (
-        (RuleIdType.PDR, [c.pdr_id for c in create_pdr]),
-        (RuleIdType.FAR, [c.far_id for c in create_far]),
-        (RuleIdType.QER, [c.qer_id for c in create_qer]),
-        (RuleIdType.URR, [c.urr_id for c in create_urr]),
-    ):
-        if len(ids) > 1 and len(set(ids)) != len(ids):
-            _check_unique(ids, rule)
-    fars: list[object] = []  # far_id, FarState, ... (a RuleMap's flat tuple)
+    for rule, ies, attr in ((RuleIdType.PDR, create_pdr, "pdr_id"),
+                            (RuleIdType.FAR, create_far, "far_id"),
+                            (RuleIdType.QER, create_qer, "qer_id"),
+                            (RuleIdType.URR, create_urr, "urr_id")):
+        if len(ies) > 1:
+            ids = [getattr(ie, attr) for ie in ies]
+            if len(set(ids)) != len(ids):
+                _check_unique(ids, rule)
+    far_by_id: dict[int, FarState] = {}
     for cf in create_far:
-        fars += (cf.far_id, _create_far(ctx, cf))
-    qers: list[object] = []
+        far_by_id[cf.far_id] = _create_far(ctx, cf)
+    qer_by_id: dict[int, QerState] = {}
     for cq in create_qer:
-        qers += (cq.qer_id, _create_qer(ctx, cq))
-    urrs: list[object] = []
+        qer_by_id[cq.qer_id] = _create_qer(ctx, cq)
+    urr_by_id: dict[int, UrrState] = {}
     for cu in create_urr:
-        urrs += (cu.urr_id, _create_urr(cu))
-    pdrs: list[object] = []
+        urr_by_id[cu.urr_id] = _create_urr(cu)
+    pdr_by_id: dict[int, PdrState] = {}
     created: list[CreatedInfo] = []
     pdr_slot = ctx.txn.pdr_slot
     for cp in create_pdr:
         pdi = cp.pdi
         pdr = _build_pdr(ctx, cp.pdr_id, cp.precedence, pdi, cp.outer_header_removal,
                          cp.far_id, cp.qer_id, cp.urr_id, pdr_slot(), None)
-        pdrs += (cp.pdr_id, pdr)
+        pdr_by_id[cp.pdr_id] = pdr
         f, ue = pdi.local_f_teid, pdi.ue_ip_address
         created.append(_new_created((
             pdr.pdr_id,
@@ -715,20 +718,26 @@ def _establish_rules(ctx: _Ctx, base: Session, rules: SessionRules
             pdr.ue_v4 if ue is not None and ue.choose_v4 else None,
             pdr.ue_v6 if ue is not None and ue.choose_v6 else None,
         )))
-    pdr_map = RuleMap.of_flat(tuple(pdrs)) if pdrs else EMPTY
-    far_map = RuleMap.of_flat(tuple(fars)) if fars else EMPTY
-    qer_map = RuleMap.of_flat(tuple(qers)) if qers else EMPTY
-    urr_map = RuleMap.of_flat(tuple(urrs)) if urrs else EMPTY
-    _check_references(pdr_map, far_map, qer_map, urr_map)
+    _check_references(pdr_by_id, far_by_id, qer_by_id, urr_by_id)
     new = Session(
         base.local_seid, base.remote_seid, base.peer, base.remote_ipv4, base.remote_ipv6,
-        pdr_map, far_map, qer_map, urr_map,
+        _rule_map(pdr_by_id), _rule_map(far_by_id), _rule_map(qer_by_id), _rule_map(urr_by_id),
         # Every address allocated here went to a PDR of the session.
         frozen(ctx.ue_v4) if ctx.ue_v4 else EMPTY,
         frozen(ctx.ue_v6) if ctx.ue_v6 else EMPTY,
         base.fq_csids,
     )
-    return new, tuple(created)
+    return new, tuple(created), far_by_id, qer_by_id
+
+
+_flat = itertools.chain.from_iterable
+
+
+def _rule_map(rules: dict[int, V]) -> RuleMap[int, V]:
+    """A RuleMap of ``rules`` in their order (EMPTY when there are none)."""
+    if not rules:
+        return EMPTY  # type: ignore[return-value]
+    return RuleMap.of_flat(tuple(_flat(rules.items())))
 
 
 def _modify_rules(ctx: _Ctx, old: Session, rules: SessionRules
@@ -798,8 +807,8 @@ def establish(local_seid: int, base: Session, rules: SessionRules, alloc: Alloca
         return _run(None, base, rules, alloc, txn)  # (rejected there: no such rule)
     ctx = _Ctx(alloc, txn, local_seid)
     try:
-        new, created = _establish_rules(ctx, base, rules)
-        plan = install(new, txn)
+        new, created, fars, qers = _establish_rules(ctx, base, rules)
+        plan = install(new, txn, fars=fars, qers=qers)
     except BaseException:  # a rejected rule, or a bug: nothing stays allocated
         txn.abort()
         raise

@@ -490,21 +490,45 @@ def _owners(session: Session) -> set[KeyId]:
     return out
 
 
-def install(new: Session, txn: AllocTxn, end_markers: tuple[EndMarker, ...] = ()) -> Plan:
-    """``diff(None, new)``: everything ``new`` holds is written (a Session Establishment)."""
+def install(new: Session, txn: AllocTxn, end_markers: tuple[EndMarker, ...] = (), *,
+            fars: Mapping[int, FarState] | None = None,
+            qers: Mapping[int, QerState] | None = None) -> Plan:
+    """``diff(None, new)``: everything ``new`` holds is written (a Session Establishment).
+    ``fars`` and ``qers``: the session's, as dicts, if the caller has them (lookups in a
+    dict are cheaper than in a RuleMap)."""
     seid = new.local_seid
     pdr_states: tuple[PdrState, ...] = new.pdrs.values()  # type: ignore[assignment]
-    by_key = _group(pdr_states)
-    fars, qers = dict(new.fars.items()), dict(new.qers.items())  # (faster lookups)
+    if fars is None or qers is None:
+        fars, qers = dict(new.fars.items()), dict(new.qers.items())
     sets: list[tuple[RKey, bytes]] = []
-    for rkey, pdrs in by_key.items():
-        if len(pdrs) == 1:
-            f = pdrs[0].f_teid
-            sets.append((rkey, pack_pdr_set(
-                [_packed_rule(fars, qers, pdrs[0])],
-                f.teid if f is not None and rkey[0] is _BY_TEID else 0)))
-        else:
-            sets.append((rkey, _pack_set(fars, qers, rkey, pdrs)))
+    single: list[RKey] = []  # keys of one PDR each (the common case: no grouping)
+    shared = False
+    for pdr in pdr_states:
+        f = pdr.f_teid
+        if f is not None:  # (pdr_keys, inlined for the common case)
+            if f.allocated:
+                rkey = (_BY_TEID, _slot_key(f.teid & TEID_INDEX_MASK))
+                teid = f.teid
+            else:
+                rkey, teid = (_UPLINK_PDRS, f.teid.to_bytes(4, "big")), 0
+            if rkey in single:
+                shared = True
+                break
+            single.append(rkey)
+            sets.append((rkey, pack_pdr_set([_packed_rule(fars, qers, pdr)], teid)))
+            continue
+        keys = pdr_keys(pdr)
+        if any(rkey in single for rkey in keys):
+            shared = True
+            break
+        if keys:
+            rule = [_packed_rule(fars, qers, pdr)]
+            for rkey in keys:
+                single.append(rkey)
+                sets.append((rkey, pack_pdr_set(rule)))
+    if shared:  # PDRs share a key: group them (and start over)
+        sets = [(rkey, _pack_set(fars, qers, rkey, pdrs))
+                for rkey, pdrs in _group(pdr_states).items()]
     ops: list[MapOp] = []
     append = ops.append
     pdr_phase, leaf_write = Phase.PDR, Phase.LEAF_WRITE
@@ -512,11 +536,9 @@ def install(new: Session, txn: AllocTxn, end_markers: tuple[EndMarker, ...] = ()
         name, key = rkey
         append(_new_op((name, key, value, _claim_new_key(txn, seid, new, name, key, value),
                         pdr_phase)))
-    far_states: tuple[FarState, ...] = new.fars.values()  # type: ignore[assignment]
-    for far in far_states:
+    for far in fars.values():
         append(_new_op((_FARS, _slot_key(far.slot), packed(far.value), _ZERO_FAR, leaf_write)))
-    qer_states: tuple[QerState, ...] = new.qers.values()  # type: ignore[assignment]
-    for qer in qer_states:
+    for qer in qers.values():
         append(_new_op((_QERS, _slot_key(qer.slot), packed(qer.value), _ZERO_QER, leaf_write)))
     zero = _ZERO_COUNTER
     for slot in sorted([p.slot for p in pdr_states]):

@@ -21,7 +21,7 @@ from control.compile import SessionRules
 from control.errors import ControlError
 from control.memory import MemoryMaps
 from control.plan import Plan
-from control.render import diff
+from control.render import diff, render
 from control.session import Session
 from pfcp.enums import (
     ApplyAction,
@@ -285,6 +285,58 @@ def test_fast_modify_equals_render_and_diff(pdrs: list[CreatePdr], steps: int,
     gone = cc.delete(fast.session, txn_f)
     s = general.session
     same_plan(gone.plan, diff(s, Session(s.local_seid, s.remote_seid, s.peer), txn_g))
+    txn_f.commit()
+    txn_g.commit()
+    assert alloc_state(fast.alloc) == alloc_state(general.alloc)
+
+
+# The establishment fast path (compile.establish: _establish_rules + render.install with
+# the FAR and QER dicts and the inline grouping) against the general path (_apply_rules,
+# then diff(None, new)) and against render() of the session it built.
+
+@settings(max_examples=int(os.environ.get("CONTROL_EXAMPLES", "150")), deadline=None)
+@given(st.lists(st.builds(create_pdr, st.integers(1, 6), pdis, st.integers(0, 9),
+                          st.integers(1, 3), qer_lists, urr_lists),
+                max_size=5, unique_by=lambda p: p.pdr_id),
+       # Mostly every rule the PDRs may refer to (else the request is rejected).
+       st.lists(st.builds(create_far, st.integers(1, 3), st.booleans(), st.integers(1, 9)),
+                min_size=3, max_size=3, unique_by=lambda f: f.far_id) | st.lists(
+           st.builds(create_far, st.integers(1, 3), st.booleans(), st.integers(1, 9)),
+           max_size=3),
+       st.lists(st.builds(lambda i, q: CreateQer(i, GateStatus(), qfi=q), st.integers(1, 3),
+                          st.none() | st.integers(1, 3)),
+                min_size=3, max_size=3, unique_by=lambda q: q.qer_id),
+       st.lists(st.builds(lambda i: CreateUrr(i, MeasurementMethod.VOLUM,
+                                              ReportingTriggers.PERIO), st.integers(1, 2)),
+                min_size=2, max_size=2, unique_by=lambda u: u.urr_id))
+def test_fast_establish_equals_general_and_render(
+        pdrs: list[CreatePdr], fars: list[CreateFar], qers: list[CreateQer],
+        urrs: list[CreateUrr]) -> None:
+    rules = SessionRules(create_pdr=tuple(pdrs), create_far=tuple(fars),
+                         create_qer=tuple(qers), create_urr=tuple(urrs))
+    fast, general = Side(()), Side(())  # each holds the other session (UE_BASE + 0)
+    txn_f, txn_g = fast.alloc.begin(), general.alloc.begin()
+    base = Session(SEID + 1, 7, "x")
+    err_f = err_g = None
+    try:
+        rf = cc.establish(SEID + 1, base, rules, fast.alloc, txn_f)
+    except ControlError as exc:
+        err_f = exc
+    try:
+        rg = cc._run(None, base, rules, general.alloc, txn_g)
+    except ControlError as exc:
+        err_g = exc
+    if err_f is not None or err_g is not None:
+        assert err_f is not None and err_g is not None, (err_f, err_g)
+        assert (type(err_f), str(err_f), err_f.cause, err_f.failed_rule) == (
+            type(err_g), str(err_g), err_g.cause, err_g.failed_rule)
+        assert alloc_state(fast.alloc) == alloc_state(general.alloc)
+        return
+    assert rf.session == rg.session and rf.created == rg.created
+    assert rf.plan == rg.plan  # the same ops in the same order
+    assert rf.session is not None
+    assert {(op.map, op.key): op.value for op in rf.plan.ops if op.map != "pdr_stats"} == \
+        render(rf.session)
     txn_f.commit()
     txn_g.commit()
     assert alloc_state(fast.alloc) == alloc_state(general.alloc)
