@@ -16,6 +16,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Protocol
 
 from control.errors import ApplyError, MapFull, MapWriteError, ResourceExhausted
@@ -61,17 +62,22 @@ _MAP_ORDER = {
 }
 
 _Batch = tuple[MapName, list[MapOp]]
+_new_op = partial(tuple.__new__, MapOp)  # (MapOp(...) runs a Python __new__)
 
 
 def _batches(ops: Sequence[MapOp]) -> list[tuple[Phase, list[_Batch]]]:
     """Group ops by phase then map; later ops on the same key win, the first ``prev`` is kept."""
     merged: dict[tuple[Phase, MapName], dict[bytes, MapOp]] = {}
-    for op in ops:
-        per_key = merged.setdefault((op.phase, op.map), {})
-        earlier = per_key.get(op.key)
+    for op in ops:  # (hot: every op of a batch of plans; tuple unpacking, no attributes)
+        name, key, value, _, phase = op
+        per_key = merged.get((phase, name))
+        if per_key is None:
+            merged[(phase, name)] = {key: op}
+            continue
+        earlier = per_key.get(key)
         if earlier is not None:
-            op = MapOp(op.map, op.key, op.value, earlier.prev, op.phase)
-        per_key[op.key] = op
+            op = _new_op((name, key, value, earlier.prev, phase))
+        per_key[key] = op
     out: list[tuple[Phase, list[_Batch]]] = []
     for phase in Phase:
         maps = sorted((m for (p, m) in merged if p is phase), key=_MAP_ORDER.__getitem__)
@@ -81,11 +87,19 @@ def _batches(ops: Sequence[MapOp]) -> list[tuple[Phase, list[_Batch]]]:
 
 
 def _write(writer: MapWriter, name: MapName, ops: Sequence[MapOp], touched: list[MapOp]) -> None:
-    updates = [op for op in ops if op.value is not None]
-    deletes = [op for op in ops if op.value is None]
-    if updates:
-        touched.extend(updates)
-        writer.update_batch(name, [op.key for op in updates], [op.value or b"" for op in updates])
+    keys: list[bytes] = []
+    values: list[bytes] = []
+    deletes: list[MapOp] = []
+    for op in ops:
+        value = op[2]
+        if value is None:
+            deletes.append(op)
+        else:
+            keys.append(op[1])
+            values.append(value)
+    if keys:
+        touched.extend(op for op in ops if op[2] is not None)
+        writer.update_batch(name, keys, values)
     if deletes:
         if name in ARRAY_MAPS:
             raise ApplyError(f"cannot delete from array map {name}")
