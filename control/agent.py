@@ -13,6 +13,11 @@ End Markers (handover with SNDEM) are sent from the GTP-U socket bound to
 in the maps; the same socket counts GTP-U signalling the fast path passes to
 the kernel (Error Indication, End Marker). One socket serves every local
 address: with several N3 addresses the End Marker leaves from that one.
+
+asyncio-dgram owns the N4 socket (binds, receives, closes). PFCP datagrams are sent with
+``sendto`` on a duplicate of its descriptor, without asyncio-dgram's coroutine per datagram;
+asyncio-dgram's ``send`` takes over when the socket would block, and as long as its
+transport holds datagrams, so that they leave in order (see _flush).
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ import sys
 import time
 from collections.abc import Callable, Coroutine, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import asyncio_dgram
 
@@ -42,13 +47,14 @@ from control.gtpu import GtpuMessageType, end_marker, parse_signal
 from control.layout import MapName
 from control.plan import EndMarker
 from control.responses import (
-    created_pdr,
+    EstablishmentAccepted,
     csid_set,
+    deletion_accepted,
     error_response,
     failed_rule_id,
+    modification_accepted,
     offending_ie,
     socket_address,
-    usage_report,
     with_remote_seid,
 )
 from control.session import Session, frozen
@@ -62,7 +68,6 @@ from pfcp import (
     AssociationUpdateRequest,
     AssociationUpdateResponse,
     Cause,
-    FSeid,
     Message,
     NodeId,
     PfcpsmReqFlags,
@@ -75,9 +80,6 @@ from pfcp import (
     SessionSetDeletionRequest,
     SessionSetDeletionResponse,
     UpFeatures,
-    UsageReportSdr,
-    UsageReportSmr,
-    UsageReportTrigger,
     UserPlaneIpResourceInformation,
 )
 from pfcp.node import (
@@ -124,6 +126,30 @@ def _seid_space(index: int, count: int, end: int = 1 << 32) -> Iterator[int]:
     those still in use). SEID 0 is never ours (it means none, TS 29.244 7.2.2.4.2)."""
     while True:
         yield from range(index or count, end, count)
+
+
+class _Transport(Protocol):
+    """What _flush asks of asyncio-dgram's datagram transport."""
+
+    def is_closing(self) -> bool: ...
+
+    def get_write_buffer_size(self) -> int: ...
+
+
+def _direct(stream: asyncio_dgram.aio.DatagramStream
+            ) -> tuple[socket.socket | None, _Transport | None]:
+    """A socket object on the stream's socket to send with, and the stream's transport.
+
+    The object is a duplicate descriptor (of the same socket: non-blocking, bound to the
+    same address), because the one asyncio-dgram's ``socket`` returns has no sendto (asyncio
+    and uvloop hide the transport's own); asyncio-dgram has no accessor for the transport.
+    (None, None) if the stream is not as expected: then everything goes through its send."""
+    transport = getattr(stream, "_transport", None)
+    if transport is None or not callable(getattr(transport, "get_write_buffer_size", None)):
+        return None, None
+    sock = stream.socket.dup()
+    sock.setblocking(False)
+    return sock, transport
 
 
 def ntp_now() -> int:
@@ -197,11 +223,14 @@ class Agent:
         self._end_markers: list[EndMarker] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self._sock: asyncio_dgram.aio.DatagramServer | None = None
+        self._direct: socket.socket | None = None  # sends on _sock's socket (see _flush)
+        self._transport: _Transport | None = None  # _sock's
         self._gtpu: asyncio_dgram.aio.DatagramServer | None = None
         self._wake = asyncio.Event()
         self._armed: float | None = None  # the deadline the timer loop sleeps until
         self._pending_setup: set[Address] = set()
         self._n4: ipaddress.IPv4Address | None = None  # our F-SEID address, once known
+        self._establishment_accepted: EstablishmentAccepted | None = None
         self._since_freeze = 0  # session changes since the last gc.freeze()
         self._gc_was_enabled = gc.isenabled()
 
@@ -227,6 +256,7 @@ class Agent:
             self._sock = sock
         else:
             self._sock = await asyncio_dgram.bind(self.config.listen)
+        self._direct, self._transport = _direct(self._sock)
         if self.config.gtpu_listen is not None:
             self._gtpu = await asyncio_dgram.bind(self.config.gtpu_listen)
             self._spawn(self._gtpu_loop())
@@ -251,6 +281,9 @@ class Agent:
                 await task
         if self._sock is not None:
             self._sock.close()
+        if self._direct is not None:
+            self._direct.close()
+            self._direct = None
         if self._gtpu is not None:
             self._gtpu.close()
         if self.config.manage_gc and self._gc_was_enabled:
@@ -312,13 +345,35 @@ class Agent:
             self._wake.set()
 
     async def _flush(self) -> None:
+        """Send the node's datagrams: on the socket itself while asyncio-dgram's transport
+        has nothing queued, else (and for the rest of the batch, in order) through it."""
         if self._sock is None:
             return
-        for data, addr in self.node.datagrams_to_send(self.clock()):
+        out = self.node.datagrams_to_send(self.clock())
+        sent = self._send_direct(out) if out else 0
+        for data, addr in out[sent:] if sent else out:
             try:
                 await self._sock.send(data, addr)
             except OSError as exc:
                 log.warning("PFCP send to %s failed: %s", addr, exc)
+
+    def _send_direct(self, out: list[tuple[bytes, Address]]) -> int:
+        """Send from the start of ``out`` with sendto on the socket while it does not block;
+        how many were done with (sent, or failed and logged as _flush logs a failed send)."""
+        direct, transport = self._direct, self._transport
+        # Not while the transport holds datagrams (after a would-block): they go first.
+        if direct is None or transport is None or transport.is_closing() or \
+                transport.get_write_buffer_size():
+            return 0
+        sendto = direct.sendto
+        for i, (data, addr) in enumerate(out):
+            try:
+                sendto(data, addr)
+            except (BlockingIOError, InterruptedError):
+                return i
+            except OSError as exc:
+                log.warning("PFCP send to %s failed: %s", addr, exc)
+        return len(out)
 
     async def _gtpu_loop(self) -> None:
         assert self._gtpu is not None
@@ -374,6 +429,12 @@ class Agent:
             self.stats.requests_rejected += 1
             self.stats.by_cause[cause.name] = self.stats.by_cause.get(cause.name, 0) + 1
         self.node.send_response(event, response, self.clock())
+        self._sent.set()
+
+    def _respond_encoded(self, event: RequestReceived, data: bytes) -> None:
+        """_respond for an accepted session request: the response as octets (their
+        encoders in control/responses.py stand for the message objects and the codec)."""
+        self.node.send_encoded_response(event, data, self.clock())
         self._sent.set()
 
     async def _send_loop(self) -> None:
@@ -617,13 +678,17 @@ class Agent:
             if seid not in self.sessions and seid not in self._busy:
                 return seid
 
-    def _f_seid(self, seid: int) -> FSeid:
+    def _accepted(self) -> EstablishmentAccepted:
+        """The accepted Session Establishment Response of our Node ID and F-SEID address."""
         n4 = self._n4
         if n4 is None:
             n4 = self._n4_address()
             if self._sock is not None:  # fixed once bound
                 self._n4 = n4
-        return FSeid(seid, ipv4=n4)
+        accepted = self._establishment_accepted
+        if accepted is None or (accepted.ipv4 is not n4 and accepted.ipv4 != n4):
+            accepted = self._establishment_accepted = EstablishmentAccepted(self._node_id, n4)
+        return accepted
 
     def _n4_address(self) -> ipaddress.IPv4Address:
         if self.config.n4_address is not None:
@@ -750,12 +815,8 @@ class Agent:
             self.stats.sessions_established += 1
             self._changed()
             log.info("%s established: %d PDRs", session, len(session.pdrs))
-            self._respond(event, SessionEstablishmentResponse(
-                msg.sequence, self._node_id, Cause.REQUEST_ACCEPTED,
-                up_f_seid=self._f_seid(seid),
-                created_pdr=tuple(created_pdr(c) for c in result.created
-                                  if c.f_teid or c.ue_v4 or c.ue_v6),
-                seid=remote.seid))
+            self._respond_encoded(event, self._accepted().encode(
+                event.header.sequence, remote.seid, seid, result.created))
 
         self.applier.submit(result.plan, self._completion(seid, txn, applied, reject))
 
@@ -819,14 +880,8 @@ class Agent:
             self.sessions[seid] = stored
             self.stats.sessions_modified += 1
             self._changed()
-            reports = tuple(
-                [usage_report(UsageReportSmr, u, UsageReportTrigger.TERMR) for u in final]
-                + [usage_report(UsageReportSmr, u, UsageReportTrigger.IMMER) for u in current])
-            self._respond(event, SessionModificationResponse(
-                0, Cause.REQUEST_ACCEPTED,
-                created_pdr=tuple(created_pdr(c) for c in result.created
-                                  if c.f_teid or c.ue_v4 or c.ue_v6),
-                usage_report=reports, seid=session.remote_seid))
+            self._respond_encoded(event, modification_accepted(
+                event.header.sequence, session.remote_seid, result.created, final, current))
 
         self.applier.submit(plan, self._completion(seid, txn, applied, reject))
 
@@ -869,10 +924,8 @@ class Agent:
             self.stats.sessions_deleted += 1
             log.info("%s deleted", session)
             if event is not None:
-                reports = tuple(usage_report(UsageReportSdr, u, UsageReportTrigger.TERMR)
-                                for u in usage_by_urr(session, done.counters))
-                self._respond(event, SessionDeletionResponse(
-                    0, Cause.REQUEST_ACCEPTED, usage_report=reports, seid=remote_seid))
+                self._respond_encoded(event, deletion_accepted(
+                    event.header.sequence, remote_seid, usage_by_urr(session, done.counters)))
             if future is not None and not future.done():
                 future.set_result(True)
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import logging
+import struct
 from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
 from control.alloc import AllocConfig, EndpointConfig, UePoolConfig
 from control.config import AgentConfig, PeerLossPolicy
+from pfcp import Cause, IEType, MessageType
 from pfcp.node import InvalidRequest, RequestReceived
 from upf.config import Config, LossPolicy
 
@@ -77,10 +79,19 @@ def make_agent(acfg: AgentConfig, maps: Mapping[str, Any], **kwargs: Any) -> Any
     from control.kernel import KernelMaps
 
     agent = Agent(acfg, KernelMaps(maps), **kwargs)
+    count_messages(agent)
+    return agent
+
+
+def count_messages(agent: Any) -> Counter[tuple[str, str, str]]:
+    """Count the agent's PFCP messages by (direction, type, cause) in ``agent.pfcp_messages``
+    (upf/metrics.py exports them): the agent does not count them itself, so this wraps the
+    node's doors, the events it delivers and the responses it is given."""
     messages: Counter[tuple[str, str, str]] = Counter()
-    agent.pfcp_messages = messages  # type: ignore[attr-defined]
+    agent.pfcp_messages = messages
     node = agent.node
     send_response = node.send_response
+    send_encoded_response = node.send_encoded_response
     next_event = node.next_event
 
     def counting_send_response(request: Any, message: Any, now: float) -> None:
@@ -88,6 +99,11 @@ def make_agent(acfg: AgentConfig, maps: Mapping[str, Any], **kwargs: Any) -> Any
         cause_name = cause.name if cause is not None and hasattr(cause, "name") else ""
         messages[("tx", _type_name(message), cause_name)] += 1
         send_response(request, message, now)
+
+    def counting_send_encoded_response(request: Any, data: bytes, now: float) -> None:
+        send_encoded_response(request, data, now)  # (checks the header: count it after)
+        name = _MESSAGE_TYPES.get(data[1]) or MessageType(data[1]).name
+        messages[("tx", name, _encoded_cause(data))] += 1
 
     def counting_next_event() -> Any:
         event = next_event()
@@ -97,10 +113,10 @@ def make_agent(acfg: AgentConfig, maps: Mapping[str, Any], **kwargs: Any) -> Any
             messages[("rx", "INVALID", event.error.cause.name)] += 1
         return event
 
-    # The agent does not count messages by type and cause: wrap the node's two doors.
-    node.send_response = counting_send_response  # type: ignore[method-assign]
-    node.next_event = counting_next_event  # type: ignore[method-assign]
-    return agent
+    node.send_response = counting_send_response
+    node.send_encoded_response = counting_send_encoded_response
+    node.next_event = counting_next_event
+    return messages
 
 
 def shard(acfg: AgentConfig, index: int, count: int) -> AgentConfig:
@@ -112,6 +128,25 @@ def shard(acfg: AgentConfig, index: int, count: int) -> AgentConfig:
         return dataclasses.replace(acfg, alloc=alloc)
     gtpu = None if acfg.gtpu_listen is None else (acfg.gtpu_listen[0], 0)
     return dataclasses.replace(acfg, alloc=alloc, smf_peers=(), gtpu_listen=gtpu)
+
+
+_MESSAGE_TYPES = {int(t): t.name for t in MessageType}
+_CAUSES = {int(c): c.name for c in Cause}
+_IE_TL = struct.Struct("!HH").unpack_from
+_CAUSE_IE = int(IEType.CAUSE)
+
+
+def _encoded_cause(data: bytes) -> str:
+    """The name of the Cause of an encoded message, as _type_name and the Cause of its
+    object ("" if it has none); the IEs are read only up to the Cause (usually second)."""
+    pos, end = (16 if data[0] & 0x01 else 8), len(data)
+    while pos + 4 <= end:
+        ie_type, length = _IE_TL(data, pos)
+        if ie_type == _CAUSE_IE and length >= 1:
+            value = data[pos + 4]
+            return _CAUSES.get(value) or Cause(value).name
+        pos += 4 + length
+    return ""
 
 
 def _type_name(msg: Any) -> str:

@@ -3,8 +3,9 @@
 The node never reads the clock and never touches a socket (the aioquic/h11 shape). Feed it
 datagrams with `receive_datagram`, send what `datagrams_to_send` returns, call `handle_timer`
 when `get_timer` says, and act on `next_event`. The agent talks PFCP through `send_request`
-and `send_response`; the node assigns sequence numbers, retransmits, answers retransmitted
-requests from its cache and runs heartbeats by itself.
+and `send_response` (or `send_encoded_response`, with octets it encoded itself); the node
+assigns sequence numbers, retransmits, answers retransmitted requests from its cache and runs
+heartbeats by itself.
 
 What the node answers by itself, and what it leaves to the agent:
 - a message of another PFCP version: Version Not Supported Response (TS 29.244 7.6.2),
@@ -26,6 +27,7 @@ import dataclasses
 import heapq
 import itertools
 import logging
+import struct
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -67,6 +69,8 @@ _SEQUENCE_MODULUS = 1 << 24  # TS 29.244 7.2.2.1: a 3-octet Sequence Number
 _REQUEST_TYPES = frozenset(t for t in MessageType if t.name.endswith("_REQUEST"))
 _RESPONSE_TYPES = frozenset(t for t in MessageType if t.name.endswith("_RESPONSE"))
 _TYPES = {int(t): t for t in MessageType}  # MessageType(n) costs a call into enum; this a get
+_SESSION_HEADER = struct.Struct("!BBHQI").unpack_from  # TS 29.244 7.2.2.1: flags, type,
+_NODE_HEADER = struct.Struct("!BBHI").unpack_from  # length, [SEID], sequence << 8 | spare
 
 # An inbound request, as TS 29.244 6.4 identifies a retransmission of it.
 _CacheKey = tuple[Address, int, int, int | None]  # peer, sequence, message type, SEID
@@ -250,6 +254,38 @@ class PfcpNode:
             raise NodeUsageError(
                 f"{type(message).__name__} does not answer message type {request.header.message_type}"
             )
+        self._answer(request, data, now)
+
+    def send_encoded_response(
+        self, request: RequestReceived | InvalidRequest, data: bytes, now: float
+    ) -> None:
+        """`send_response` for a response the agent encoded itself (a byte template on a
+        hot path): one whole PFCP message answering `request`, with its sequence number.
+
+        The node checks the header (version, the response type, the sequence number, the
+        length), then caches and sends the bytes as they are, exactly as `send_response`
+        does the ones it encodes; a header that does not answer `request` raises
+        `NodeUsageError`.
+        """
+        asked = request.header
+        try:  # (peek_header would build a Header: 1 us, as much as all the rest here)
+            if data[0] & 0x01:  # S: a session message
+                flags, message_type, length, _, word = _SESSION_HEADER(data)
+            else:
+                flags, message_type, length, word = _NODE_HEADER(data)
+        except (IndexError, struct.error):
+            raise NodeUsageError(f"{len(data)} octets are no PFCP message") from None
+        if (
+            flags & 0xE4 != PFCP_VERSION << 5  # version 1, no FO (one message)
+            or message_type != asked.message_type + 1
+            or word >> 8 != asked.sequence
+            or length + 4 != len(data)
+        ):
+            raise NodeUsageError(f"{peek_header(data)} does not answer {asked}")
+        self._answer(request, data, now)
+
+    def _answer(self, request: RequestReceived | InvalidRequest, data: bytes, now: float) -> None:
+        """Cache the encoded answer to `request` for its retransmissions and queue it."""
         key = _cache_key(request.peer, request.header)
         entry = self._cache.get(key)
         if entry is not None and entry.response is not None:

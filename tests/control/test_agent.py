@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
+import errno
 import ipaddress
 import socket
 import struct
@@ -24,8 +26,10 @@ from pfcp import (
     AssociationSetupRequest,
     AssociationSetupResponse,
     Cause,
+    CreatedPdr,
     FqCsid,
     FSeid,
+    FTeid,
     HeartbeatRequest,
     IEType,
     Message,
@@ -40,8 +44,12 @@ from pfcp import (
     SessionModificationResponse,
     SessionSetDeletionRequest,
     SessionSetDeletionResponse,
+    UeIpAddress,
     UpFeatures,
+    UsageReportSdr,
+    UsageReportSmr,
     UsageReportTrigger,
+    VolumeMeasurement,
     decode_message,
     encode_message,
 )
@@ -658,4 +666,193 @@ def test_a_failing_datagram_does_not_stop_the_endpoint(monkeypatch: pytest.Monke
             await smf.send_raw(encode_message(AssociationSetupRequest(1, SMF_NODE, smf.stamp)))
             resp = await smf.associate()
             assert resp.cause is Cause.REQUEST_ACCEPTED and len(calls) == 2
+    run(body)
+
+
+@pytest.mark.parametrize("shape", [shapes.open5gs_establishment, shapes.oai_establishment])
+def test_accepted_establishment_octets_are_the_codecs(shape: Callable[[], Any]) -> None:
+    """The agent answers an accepted establishment with octets of its own (control/
+    responses.py): those of the SessionEstablishmentResponse it built before, for the
+    session it installed; retransmissions get the very same octets from the node's cache."""
+    async def body() -> None:
+        async with running(config()) as (agent, smf, maps):
+            await smf.associate()
+            r = shape()
+            smf.seq += 1
+            request = encode_message(SessionEstablishmentRequest(
+                smf.seq, SMF_NODE, FSeid(0x77, ipv4=LOOP), r.create_pdr, r.create_far,
+                create_urr=r.create_urr, create_qer=r.create_qer, seid=0))
+            await smf.send_raw(request)
+            answer, _ = await asyncio.wait_for(smf.sock.recv(), TIMEOUT)
+            (seid,) = agent.sessions
+            session = agent.sessions[seid]
+            created = []
+            for pdr in sorted(session.pdrs.values(), key=lambda p: p.pdr_id):
+                pdi = {c.pdr_id: c for c in r.create_pdr}[pdr.pdr_id].pdi
+                # what the UPF chose (TS 29.244 7.5.3.2): CH F-TEIDs, CHV4 UE addresses
+                ask, ue_ask = pdi.local_f_teid, pdi.ue_ip_address
+                f = pdr.f_teid if ask is not None and ask.choose else None
+                ue = ue_ask is not None and ue_ask.choose_v4
+                if f is not None or ue:
+                    created.append(CreatedPdr(
+                        pdr.pdr_id,
+                        local_f_teid=FTeid(f.teid, f.ipv4, f.ipv6) if f is not None else None,
+                        ue_ip_address=UeIpAddress(ipv4=pdr.ue_v4, is_destination=True)
+                        if ue else None))
+            assert created
+            assert answer == encode_message(SessionEstablishmentResponse(
+                smf.seq, SMF_NODE, Cause.REQUEST_ACCEPTED, up_f_seid=FSeid(seid, ipv4=LOOP),
+                created_pdr=tuple(created), seid=0x77))
+            writes = maps.batch_calls
+            for _ in range(2):
+                await smf.send_raw(request)
+                again, _ = await asyncio.wait_for(smf.sock.recv(), TIMEOUT)
+                assert again == answer
+            assert maps.batch_calls == writes and len(agent.sessions) == 1
+            assert agent.node.stats.duplicates_answered == 2
+    run(body)
+
+
+class _Socket:
+    """The agent's direct socket, refusing with ``errors[i]`` the i-th datagram (None: sent)."""
+
+    def __init__(self, real: socket.socket, errors: list[OSError | None]) -> None:
+        self.real = real
+        self.errors = errors
+        self.calls = 0
+
+    def sendto(self, data: bytes, addr: Any) -> int:
+        self.calls += 1
+        error = self.errors.pop(0) if self.errors else None
+        if error is not None:
+            raise error
+        return self.real.sendto(data, addr)
+
+    def close(self) -> None:
+        self.real.close()
+
+
+async def _flush_batch(agent: Agent, smf: Smf, n: int, monkeypatch: pytest.MonkeyPatch
+                       ) -> tuple[list[bytes], list[bytes], int]:
+    """Have the agent flush ``n`` datagrams to the SMF in one batch: (what it was to send,
+    what arrived, how many went through asyncio-dgram's send)."""
+    batch = [struct.pack("!I", i) * 4 for i in range(n)]
+    monkeypatch.setattr(agent.node, "datagrams_to_send",
+                        lambda now: [(d, smf.sock.sockname[:2]) for d in batch])
+    assert agent._sock is not None
+    real_send = agent._sock.send
+    slow: list[bytes] = []
+
+    async def send(data: bytes, addr: Any) -> None:
+        slow.append(data)
+        await real_send(data, addr)
+
+    monkeypatch.setattr(agent._sock, "send", send)
+    await agent._flush()
+    got = []
+    for _ in range(len(batch) - 1):  # (one is refused in one of the tests)
+        got.append((await asyncio.wait_for(smf.sock.recv(), TIMEOUT))[0])
+    with contextlib.suppress(TimeoutError):
+        got.append((await asyncio.wait_for(smf.sock.recv(), 0.2))[0])
+    return batch, got, len(slow)
+
+
+def test_sends_go_on_the_socket_and_fall_back_in_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Datagrams go out with the socket's sendto; from one that would block on, the rest of
+    the batch goes through asyncio-dgram's send, in order."""
+    async def body() -> None:
+        async with running(config()) as (agent, smf, _):
+            assert agent._direct is not None
+            direct = _Socket(agent._direct, [])
+            monkeypatch.setattr(agent, "_direct", direct)
+            batch, got, slow = await _flush_batch(agent, smf, 4, monkeypatch)
+            assert (got, slow, direct.calls) == (batch, 0, 4)
+
+            direct.errors = [None, BlockingIOError()]
+            batch, got, slow = await _flush_batch(agent, smf, 5, monkeypatch)
+            assert (got, slow, direct.calls) == (batch, 4, 6)
+    run(body)
+
+
+def test_no_direct_send_while_the_transport_holds_datagrams(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    async def body() -> None:
+        async with running(config()) as (agent, smf, _):
+            assert agent._direct is not None and agent._transport is not None
+            direct = _Socket(agent._direct, [])
+            monkeypatch.setattr(agent, "_direct", direct)
+            monkeypatch.setattr(agent._transport, "get_write_buffer_size", lambda: 70)
+            batch, got, slow = await _flush_batch(agent, smf, 3, monkeypatch)
+            assert (got, slow, direct.calls) == (batch, 3, 0)
+    run(body)
+
+
+def test_a_failed_send_is_logged_and_the_rest_sent(monkeypatch: pytest.MonkeyPatch,
+                                                   caplog: pytest.LogCaptureFixture) -> None:
+    async def body() -> None:
+        async with running(config()) as (agent, smf, _):
+            assert agent._direct is not None
+            direct = _Socket(agent._direct, [None, OSError(errno.EPERM, "refused")])
+            monkeypatch.setattr(agent, "_direct", direct)
+            batch, got, slow = await _flush_batch(agent, smf, 3, monkeypatch)
+            assert (got, slow) == ([batch[0], batch[2]], 0)
+            assert "PFCP send to" in caplog.text and "refused" in caplog.text
+    run(body)
+
+
+def test_stop_closes_the_direct_socket() -> None:
+    async def body() -> None:
+        agent = Agent(config(), MemoryMaps())
+        await agent.start()
+        direct = agent._direct
+        assert direct is not None and direct.fileno() >= 0
+        await agent.stop()
+        assert direct.fileno() == -1 and agent._direct is None
+    run(body)
+
+
+def test_accepted_modification_and_deletion_octets_are_the_codecs() -> None:
+    """Accepted Modification and Deletion Responses go out as octets of the agent's own
+    (control/responses.py): those of the message objects it built before; retransmissions
+    are answered with the same octets."""
+    async def body() -> None:
+        async with running(config()) as (agent, smf, maps):
+            await smf.associate()
+            est = await smf.establish(cp_seid=0x66)
+            assert est.up_f_seid is not None
+            seid = est.up_f_seid.seid
+            s = agent.sessions[seid]
+            maps.set_counter(s.pdrs[1].slot, Counter(1, 100).pack())
+            maps.set_counter(s.pdrs[2].slot, Counter(2, 2000).pack())
+
+            async def exchange(request: Message) -> bytes:
+                smf.seq += 1
+                data = encode_message(dataclasses.replace(request, sequence=smf.seq))
+                await smf.send_raw(data)
+                answer, _ = await asyncio.wait_for(smf.sock.recv(), TIMEOUT)
+                await smf.send_raw(data)  # a retransmission: the same octets
+                assert (await asyncio.wait_for(smf.sock.recv(), TIMEOUT))[0] == answer
+                return bytes(answer)
+
+            def report(cls: Any, trigger: UsageReportTrigger, seqn: int, ul: tuple[int, int],
+                       dl: tuple[int, int]) -> Any:
+                return cls(urr_id=1, ur_seqn=seqn, usage_report_trigger=trigger,
+                           volume_measurement=VolumeMeasurement(
+                               ul[1] + dl[1], ul[1], dl[1], ul[0] + dl[0], ul[0], dl[0]))
+
+            plain = await exchange(SessionModificationRequest(
+                0, update_far=(shapes.gnb_far_update(0x42, LOOP),), seid=seid))
+            assert plain == encode_message(
+                SessionModificationResponse(smf.seq, Cause.REQUEST_ACCEPTED, seid=0x66))
+            queried = await exchange(SessionModificationRequest(
+                0, query_urr=(QueryUrr(1),), seid=seid))
+            assert queried == encode_message(SessionModificationResponse(
+                smf.seq, Cause.REQUEST_ACCEPTED, seid=0x66, usage_report=(
+                    report(UsageReportSmr, UsageReportTrigger.IMMER, 0, (1, 100), (2, 2000)),)))
+            maps.set_counter(s.pdrs[2].slot, Counter(3, 2500).pack())
+            deleted = await exchange(SessionDeletionRequest(0, seid=seid))
+            assert deleted == encode_message(SessionDeletionResponse(
+                smf.seq, Cause.REQUEST_ACCEPTED, seid=0x66, usage_report=(
+                    report(UsageReportSdr, UsageReportTrigger.TERMR, 1, (0, 0), (1, 500)),)))
+            assert agent.sessions == {} and agent.node.stats.duplicates_answered == 3
     run(body)

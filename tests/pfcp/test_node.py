@@ -26,6 +26,7 @@ from pfcp import (
     SessionEstablishmentResponse,
     VersionNotSupportedResponse,
     decode_message,
+    encode_message,
 )
 from pfcp.node import (
     Address,
@@ -396,6 +397,64 @@ def test_answer_of_the_wrong_type_is_refused_and_a_second_answer_dropped() -> No
     node.receive_datagram(deletion_request(1), SMF, 1.0)
     assert sent(node) == [(first, SMF)]  # ... for every retransmission
     assert node.stats.second_answers_dropped == 1
+
+
+def test_encoded_answer_is_cached_and_sent_as_is() -> None:
+    """send_encoded_response: the agent's own octets, cached for retransmissions like the
+    ones the node encodes (and the same second-answer rule)."""
+    node = make_node()
+    request = deletion_request(0x00ABCD)
+    node.receive_datagram(request, SMF_EPHEMERAL, 0.0)
+    event = only(events(node))
+    assert isinstance(event, RequestReceived)
+    answer = SessionDeletionResponse(0x00ABCD, Cause.REQUEST_ACCEPTED, seid=0x77)
+    data = encode_message(answer)
+    node.send_encoded_response(event, data, 0.5)
+    assert sent(node) == [(data, SMF_EPHEMERAL)]
+    for t in (3.0, 6.0):
+        node.receive_datagram(request, SMF_EPHEMERAL, t)
+        assert sent(node) == [(data, SMF_EPHEMERAL)]  # the same object, so the same bytes
+    node.send_response(event, SessionDeletionResponse(0, Cause.REQUEST_REJECTED, seid=1), 7.0)
+    node.send_encoded_response(event, data, 7.0)
+    assert sent(node) == [] and events(node) == []
+    assert (node.stats.duplicates_answered, node.stats.second_answers_dropped) == (2, 2)
+
+
+def test_encoded_answer_to_a_node_message() -> None:
+    from pfcp import AssociationSetupRequest, AssociationSetupResponse
+
+    node = make_node()
+    ours, theirs = NodeId(IPv4Address("192.0.2.1")), NodeId(IPv4Address("192.0.2.10"))
+    node.receive_datagram(encode_message(AssociationSetupRequest(5, theirs, SMF_STAMP)), SMF, 0.0)
+    event = only(events(node))
+    assert isinstance(event, RequestReceived)
+    with pytest.raises(NodeUsageError):  # the sequence number is the request's
+        node.send_encoded_response(
+            event, encode_message(AssociationSetupResponse(6, ours, Cause.REQUEST_ACCEPTED, 1)), 0.0)
+    data = encode_message(AssociationSetupResponse(5, ours, Cause.REQUEST_ACCEPTED, 1))
+    node.send_encoded_response(event, data, 0.0)
+    assert sent(node) == [(data, SMF)]
+
+
+@pytest.mark.parametrize("wrong", [
+    SessionDeletionResponse(0x42, Cause.REQUEST_ACCEPTED, seid=1),  # not the answer's type
+    SessionEstablishmentResponse(0x43, NodeId(IPv4Address("192.0.2.1")), Cause.REQUEST_ACCEPTED,
+                                 seid=1),  # another sequence number
+])  # fmt: skip
+def test_encoded_answer_that_does_not_answer_is_refused(wrong: Message) -> None:
+    node = make_node()
+    node.receive_datagram(pfcp(EST_REQ, 0x42, seid=0), SMF, 0.0)
+    event = only(events(node))
+    assert isinstance(event, InvalidRequest)
+    right = encode_message(_establishment_reject(event, sequence=0x42))
+    data = encode_message(wrong)
+    for bad in (data, right[:-1], right + b"\x00", right[:6], b"", bytes([0x41]) + right[1:],
+                bytes([right[0] | 0x04]) + right[1:]):  # wrong, short, long, none, v2, FO
+        with pytest.raises(NodeUsageError):
+            node.send_encoded_response(event, bad, 1.0)
+    assert sent(node) == []
+    node.send_encoded_response(event, right, 1.0)
+    assert sent(node) == [(right, SMF)]
 
 
 def test_malformed_request_becomes_invalid_request_answered_by_the_agent() -> None:
