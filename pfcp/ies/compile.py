@@ -8,7 +8,8 @@ one comparison per table row, and only for the rest runs an ``if``/``elif`` chai
 integers, enums and one-octet flags are unpacked and packed inline (in the in-order pass,
 together with the next IE's type and length when one follows), leaf IEs go through their
 Buffer-free ``fast``/``tlv`` functions, grouped IEs by direct calls, and IEs that repeat across
-sessions come from a memo by their octets (MEMO_TYPES).
+sessions come from a memo by their octets (MEMO_TYPES), Create PDR and PDI from one by their
+octets but for the UE IP Address and F-TEID (pfcp.ies.masked).
 tests/pfcp/test_compiled.py checks both executors agree (corpus, fuzzed and random input).
 
 Generated functions:
@@ -47,12 +48,13 @@ ORDER_FIELD = "_ie_order"
 # peer's Node ID, the usual QoS and thresholds... Grouped IEs that carry no per-session value:
 # the usual Create FAR towards the core, Create QER/URR/BAR, Remove and Query IEs by rule ID...
 # Per-session IEs (F-TEID, F-SEID, UE IP, Outer Header Creation and what holds them: PDI,
-# Create PDR, Update FAR) are not. Only successful decodes are stored (a decoder that raises
-# stores nothing). Each memo is a dict from the IE's value octets to the 1-tuple
-# ``(decoded,)`` (a repeated IE's field takes it as is); it is cleared when it holds
-# MEMO_LIMIT entries, so a peer cannot make it grow without bound, and values that stop
-# repeating leave it. Values longer than MEMO_MAX_OCTETS are not stored (nor looked up): the
-# usual ones are far shorter, and a peer's large IEs must not fill the memory.
+# Create PDR, Update FAR) are not (PDI and Create PDR have a memo of their own that leaves
+# their per-session leaves out of the key: pfcp.ies.masked). Only successful decodes are
+# stored (a decoder that raises stores nothing). Each memo is a dict from the IE's value
+# octets to the 1-tuple ``(decoded,)`` (a repeated IE's field takes it as is); it is cleared
+# when it holds MEMO_LIMIT entries, so a peer cannot make it grow without bound, and values
+# that stop repeating leave it. Values longer than MEMO_MAX_OCTETS are not stored (nor looked
+# up): the usual ones are far shorter, and a peer's large IEs must not fill the memory.
 MEMO_TYPES = frozenset(
     {
         IEType.NETWORK_INSTANCE,
@@ -201,6 +203,7 @@ def _enc_missing(name: str, field: str) -> EncodeError:
 
 def compile_spec(spec: Spec) -> tuple[Callable[..., Any], Callable[[Any, Writer], None]]:
     from pfcp.ies.base import _MISSING, K_ENUM8, K_FLAGS, K_GROUP, K_U8, K_U16, K_U32, push_raw
+    from pfcp.ies.masked import group_decoder
 
     ns: dict[str, Any] = {
         "_M": _MISSING,
@@ -324,8 +327,8 @@ def compile_spec(spec: Spec) -> tuple[Callable[..., Any], Callable[[Any, Writer]
             if e.fast is not None:
                 ns[f"_f{i}"] = e.fast
                 value = f"_f{i}(data, pos, vend)"
-            elif e.kind == K_GROUP and e.spec is not None:
-                ns[f"_g{i}"] = e.spec.decode
+            elif e.kind == K_GROUP and e.spec is not None:  # (Create PDR, PDI: pfcp.ies.masked)
+                ns[f"_g{i}"] = group_decoder(e.ie_type, e.spec)
                 value = f"_g{i}(data, pos, vend, buf)"
             else:
                 ns[f"_p{i}"] = e.pull
