@@ -490,16 +490,10 @@ def _owners(session: Session) -> set[KeyId]:
     return out
 
 
-def install(new: Session, txn: AllocTxn, end_markers: tuple[EndMarker, ...] = (), *,
-            fars: Mapping[int, FarState] | None = None,
-            qers: Mapping[int, QerState] | None = None) -> Plan:
-    """``diff(None, new)``: everything ``new`` holds is written (a Session Establishment).
-    ``fars`` and ``qers``: the session's, as dicts, if the caller has them (lookups in a
-    dict are cheaper than in a RuleMap)."""
-    seid = new.local_seid
-    pdr_states: tuple[PdrState, ...] = new.pdrs.values()  # type: ignore[assignment]
-    if fars is None or qers is None:
-        fars, qers = dict(new.fars.items()), dict(new.qers.items())
+def _pdr_sets(pdr_states: tuple[PdrState, ...], fars: Mapping[int, FarState],
+              qers: Mapping[int, QerState]) -> list[tuple[RKey, bytes]]:
+    """(key, pdr_set) of every PDR map key the PDRs are installed under, in order of first
+    appearance: one pass for the common case (each key holds one PDR), else _group."""
     sets: list[tuple[RKey, bytes]] = []
     single: list[RKey] = []  # keys of one PDR each (the common case: no grouping)
     shared = False
@@ -527,8 +521,22 @@ def install(new: Session, txn: AllocTxn, end_markers: tuple[EndMarker, ...] = ()
                 single.append(rkey)
                 sets.append((rkey, pack_pdr_set(rule)))
     if shared:  # PDRs share a key: group them (and start over)
-        sets = [(rkey, _pack_set(fars, qers, rkey, pdrs))
+        return [(rkey, _pack_set(fars, qers, rkey, pdrs))
                 for rkey, pdrs in _group(pdr_states).items()]
+    return sets
+
+
+def install(new: Session, txn: AllocTxn, end_markers: tuple[EndMarker, ...] = (), *,
+            fars: Mapping[int, FarState] | None = None,
+            qers: Mapping[int, QerState] | None = None) -> Plan:
+    """``diff(None, new)``: everything ``new`` holds is written (a Session Establishment).
+    ``fars`` and ``qers``: the session's, as dicts, if the caller has them (lookups in a
+    dict are cheaper than in a RuleMap)."""
+    seid = new.local_seid
+    pdr_states: tuple[PdrState, ...] = new.pdrs.values()  # type: ignore[assignment]
+    if fars is None or qers is None:
+        fars, qers = dict(new.fars.items()), dict(new.qers.items())
+    sets = _pdr_sets(pdr_states, fars, qers)
     ops: list[MapOp] = []
     append = ops.append
     pdr_phase, leaf_write = Phase.PDR, Phase.LEAF_WRITE
@@ -557,45 +565,13 @@ def uninstall(old: Session, txn: AllocTxn, end_markers: tuple[EndMarker, ...] = 
     pdr_phase, leaf_clear = Phase.PDR, Phase.LEAF_CLEAR
     pdr_states: tuple[PdrState, ...] = old.pdrs.values()  # type: ignore[assignment]
     fars, qers = old.fars, old.qers
-    sets: list[tuple[RKey, bytes]] = []
-    single: list[RKey] = []  # keys of one PDR each (the common case: no grouping)
-    slots: list[int] = []
+    sets = _pdr_sets(pdr_states, fars, qers)
+    slots = [p.slot for p in pdr_states]
     teids: list[int] = []
-    shared = False
     for pdr in pdr_states:
-        slots.append(pdr.slot)
         f = pdr.f_teid
-        if f is not None:  # (pdr_keys, inlined for the common case)
-            if f.allocated:
-                rkey = (_BY_TEID, _slot_key(f.teid & TEID_INDEX_MASK))
-                if f.teid not in teids:
-                    teids.append(f.teid)
-            else:
-                rkey = (_UPLINK_PDRS, f.teid.to_bytes(4, "big"))
-            if rkey in single:
-                shared = True
-                break
-            single.append(rkey)
-            sets.append((rkey, pack_pdr_set([_packed_rule(fars, qers, pdr)],
-                                            f.teid if rkey[0] is _BY_TEID else 0)))
-            continue
-        keys = pdr_keys(pdr)
-        if any(rkey in single for rkey in keys):
-            shared = True
-            break
-        if keys:
-            rule = [_packed_rule(fars, qers, pdr)]
-            for rkey in keys:
-                single.append(rkey)
-                sets.append((rkey, pack_pdr_set(rule)))
-    if shared:  # PDRs share a key: group them (and start over)
-        slots, teids = [p.slot for p in pdr_states], []
-        sets = [(rkey, _pack_set(fars, qers, rkey, pdrs))
-                for rkey, pdrs in _group(pdr_states).items()]
-        for pdr in pdr_states:
-            f = pdr.f_teid
-            if f is not None and f.allocated and f.teid not in teids:
-                teids.append(f.teid)
+        if f is not None and f.allocated and f.teid not in teids:
+            teids.append(f.teid)
     for rkey, prev in sets:
         name, key = rkey
         if name is _BY_TEID:  # an array slot: zeroed, never deleted

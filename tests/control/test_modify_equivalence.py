@@ -210,6 +210,15 @@ def same_plan(fast: Plan, general: Plan) -> None:
         general.reads, general.end_markers, general.seid)
 
 
+def same_rejection(err_f: ControlError | None, err_g: ControlError | None,
+                   alloc_f: Allocator, alloc_g: Allocator) -> None:
+    """Both paths rejected the request alike, and left their allocators alike."""
+    assert err_f is not None and err_g is not None, (err_f, err_g)
+    assert (type(err_f), str(err_f), err_f.cause, err_f.failed_rule) == (
+        type(err_g), str(err_g), err_g.cause, err_g.failed_rule)
+    assert alloc_state(alloc_f) == alloc_state(alloc_g)
+
+
 class Side:
     """One allocator, maps and session, driven by one compiler."""
 
@@ -264,10 +273,7 @@ def test_fast_modify_equals_render_and_diff(pdrs: list[CreatePdr], steps: int,
         except ControlError as exc:
             err_g = exc
         if err_f is not None or err_g is not None:
-            assert err_f is not None and err_g is not None, (err_f, err_g)
-            assert (type(err_f), str(err_f), err_f.cause, err_f.failed_rule) == (
-                type(err_g), str(err_g), err_g.cause, err_g.failed_rule)
-            assert alloc_state(fast.alloc) == alloc_state(general.alloc)
+            same_rejection(err_f, err_g, fast.alloc, general.alloc)
             continue
         assert rf.session == rg.session
         assert rf.created == rg.created
@@ -327,10 +333,7 @@ def test_fast_establish_equals_general_and_render(
     except ControlError as exc:
         err_g = exc
     if err_f is not None or err_g is not None:
-        assert err_f is not None and err_g is not None, (err_f, err_g)
-        assert (type(err_f), str(err_f), err_f.cause, err_f.failed_rule) == (
-            type(err_g), str(err_g), err_g.cause, err_g.failed_rule)
-        assert alloc_state(fast.alloc) == alloc_state(general.alloc)
+        same_rejection(err_f, err_g, fast.alloc, general.alloc)
         return
     assert rf.session == rg.session and rf.created == rg.created
     assert rf.plan == rg.plan  # the same ops in the same order
