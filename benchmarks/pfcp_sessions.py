@@ -52,14 +52,10 @@ def _free_port() -> int:
 
 
 def _family(pid: int) -> list[int]:
-    """``pid`` and its child processes (the agent's N4 workers)."""
-    pids = [pid]
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            with contextlib.suppress(OSError), open(f"/proc/{entry}/stat") as f:
-                if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
-                    pids.append(int(entry))
-    return pids
+    """``pid`` and the processes below it (the agent's N4 workers)."""
+    from upf.testbed import descendants
+
+    return [pid, *descendants(pid)]
 
 
 def _cpu_s(pid: int) -> float:

@@ -284,6 +284,24 @@ def _remove_pins(pin_dir: str) -> None:
             p.rmdir()
 
 
+def descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (its children, theirs...), from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            children.setdefault(int(stat.rsplit(")", 1)[1].split()[1]), []).append(int(entry))
+    out, todo = [], [pid]
+    while todo:
+        below = children.get(todo.pop(), [])
+        out += below
+        todo += below
+    return out
+
+
 def xdp_prog_ids(topo: UpfTopology, ifnames: Sequence[str] = ("n3", "n6")) -> dict[str, int]:
     """Attached XDP program id per interface of the UPF namespace (0 = none)."""
     out: dict[str, int] = {}

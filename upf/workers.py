@@ -142,11 +142,11 @@ def merged_snapshot(lead: dict[str, Any], others: Mapping[int, dict[str, Any]]) 
 
 async def _follow(spec: FollowerSpec) -> None:
     from upf.datapath.libbpf import map_info
-    from upf.datapath.loader import _handle
+    from upf.datapath.loader import map_handle
     from upf.metrics import agent_snapshot
     from upf.wiring import make_agent
 
-    maps = {name: _handle(fd, name, map_info(fd).type) for name, fd in spec.maps.items()}
+    maps = {name: map_handle(fd, name, map_info(fd).type) for name, fd in spec.maps.items()}
     n4 = socket.socket(fileno=spec.n4_fd)
     channel = Channel(socket.socket(fileno=spec.control_fd))
     agent = make_agent(spec.config, maps, sock=n4,

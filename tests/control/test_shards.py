@@ -6,7 +6,6 @@ end to end in tests/e2e/test_pfcp_e2e.py (n4.workers: 2)."""
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import itertools
 import socket
 from collections.abc import AsyncIterator
@@ -38,17 +37,13 @@ from pfcp import (
 )
 from tests.control import shapes
 from tests.control.test_agent import LOOP, SMF_NODE, Smf, config, run
+from upf.wiring import shard
 
 
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def shard(cfg: AgentConfig, index: int, count: int) -> AgentConfig:
-    alloc = dataclasses.replace(cfg.alloc, shard=(index, count))
-    return dataclasses.replace(cfg, alloc=alloc)
 
 
 @asynccontextmanager

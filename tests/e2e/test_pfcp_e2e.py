@@ -28,7 +28,7 @@ from tests.e2e.scapy_smf import (
     offending_ie,
     parse_establishment,
 )
-from upf.testbed import Traffic, UpfProcess, xdp_prog_ids
+from upf.testbed import Traffic, UpfProcess, descendants, xdp_prog_ids
 from upf.testbed import testbed as upf_testbed
 from upf.topology import SMF_IF, UpfTopology
 
@@ -344,21 +344,8 @@ def test_metrics(bed: Bed, smf: ScapySmf) -> None:
 
 def _descendants(pid: int) -> list[tuple[int, str]]:
     """(pid, command line) of every process below ``pid``."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
-            except OSError:
-                continue
-            children.setdefault(int(stat.rsplit(")", 1)[1].split()[1]), []).append(int(entry))
-    out, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            cmd = Path(f"/proc/{child}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-            out.append((child, cmd))
-            todo.append(child)
-    return out
+    return [(child, Path(f"/proc/{child}/cmdline").read_bytes().replace(b"\0", b" ").decode())
+            for child in descendants(pid)]
 
 
 def test_n4_workers_share_the_sessions(bed: Bed, smf: ScapySmf) -> None:

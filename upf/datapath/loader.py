@@ -313,7 +313,7 @@ class Datapath:
                     and ref.name not in self.reused
                 ):
                     libbpf.obj_pin(ref.fd, str(self.pin_dir / ref.name))
-                self.maps[ref.name] = _handle(ref.fd, ref.name, ref.type)
+                self.maps[ref.name] = map_handle(ref.fd, ref.name, ref.type)
         except BaseException:
             self._unpin()
             obj.close()
@@ -532,7 +532,7 @@ def _ifindex(ifname: str | int, netns: str | None) -> int:
     return int(found[0])
 
 
-def _handle(fd: int, name: str, map_type: int) -> Map[Any, Any]:
+def map_handle(fd: int, name: str, map_type: int) -> Map[Any, Any]:
     """A typed handle for a loaded map, key and value types from abi.MAPS."""
     spec = abi.MAPS.get(name)
     info = libbpf.map_info(fd)
