@@ -227,11 +227,13 @@ class Agent:
         self._transport: _Transport | None = None  # _sock's
         self._gtpu: asyncio_dgram.aio.DatagramServer | None = None
         self._wake = asyncio.Event()
+        self._rearm_soon = False  # a _rearm() is scheduled for the end of this loop turn
         self._armed: float | None = None  # the deadline the timer loop sleeps until
         self._pending_setup: set[Address] = set()
         self._n4: ipaddress.IPv4Address | None = None  # our F-SEID address, once known
         self._establishment_accepted: EstablishmentAccepted | None = None
         self._since_freeze = 0  # session changes since the last gc.freeze()
+        self._frozen = False  # a full collection and freeze has run (see _collect)
         self._gc_was_enabled = gc.isenabled()
 
     # ------------------------------------------------------------------ lifecycle
@@ -310,13 +312,30 @@ class Agent:
 
     async def _recv_loop(self) -> None:
         assert self._sock is not None
+        sock = self._sock
+        # asyncio-dgram's receive queue (private; no public accessor): the datagrams uvloop
+        # delivered in one loop turn are taken from it directly, without a recv() each
+        # (a coroutine, and an exception raised and caught to check for socket errors).
+        # An error or the closing marker is left for the next recv() to raise.
+        queue: asyncio.Queue[tuple[bytes | None, Any]] | None = getattr(sock, "_recvq", None)
+        errors: asyncio.Queue[Exception] | None = getattr(sock, "_excq", None)
+        if queue is None or errors is None:  # (another asyncio-dgram: one recv() each)
+            queue = errors = None
         while True:
-            data, addr = await self._sock.recv()
-            try:
-                self.node.receive_datagram(data, socket_address(addr), self.clock())
-                await self._after_node()  # session requests are compiled right here
-            except Exception:  # a bug must not stop the N4 endpoint
-                log.exception("handling a datagram from %s failed", addr)
+            data, addr = await sock.recv()
+            while True:
+                try:
+                    self.node.receive_datagram(data, socket_address(addr), self.clock())
+                    await self._after_node()  # session requests are compiled right here
+                except Exception:  # a bug must not stop the N4 endpoint
+                    log.exception("handling a datagram from %s failed", addr)
+                if queue is None or errors is None or queue.empty() or not errors.empty():
+                    break
+                more, addr = queue.get_nowait()
+                if more is None:  # closed: recv() raises it
+                    queue.put_nowait((more, addr))
+                    break
+                data = more
 
     async def _timer_loop(self) -> None:
         while True:
@@ -335,11 +354,13 @@ class Agent:
             self._dispatch(event)
         if not self._end_markers:  # else the sender sends them first, then the responses
             await self._flush()
-        if wake_timer:
-            self._rearm()
+        if wake_timer and not self._rearm_soon:  # once per loop turn, not per datagram
+            self._rearm_soon = True
+            asyncio.get_running_loop().call_soon(self._rearm)
 
     def _rearm(self) -> None:
         """Wake the timer loop if the node now wants to be called earlier than planned."""
+        self._rearm_soon = False
         deadline = self.node.get_timer()
         if deadline is not None and (self._armed is None or deadline < self._armed):
             self._wake.set()
@@ -651,16 +672,26 @@ class Agent:
         if self._since_freeze == self.config.gc_freeze_every:
             self._collect()
 
-    def _collect(self) -> None:
+    def _collect(self, *, full: bool = False) -> None:
         """Collect, then move everything alive into the GC's permanent generation
         (gc.freeze), so that no later collection walks it. A collection only walks what is
         not frozen yet: the objects made since the last one. Held sessions are freed by
         reference counting when deleted, frozen or not; the collection first ensures no
-        cyclic garbage is frozen."""
+        cyclic garbage is frozen.
+
+        With automatic collection off, every object made since the last freeze is in the
+        youngest generation, so collecting that one walks the same objects as a full
+        collection, without the full one's extra work (it also empties the interpreter's
+        free lists, which then have to be refilled). ``full``: the periodic collection; the
+        first one is full too, as it also sees what was made before the agent took over."""
         self._since_freeze = 0
         started = time.monotonic()
-        gc.collect()
+        if full or not self._frozen:
+            gc.collect()
+        else:
+            gc.collect(0)
         gc.freeze()
+        self._frozen = True
         if log.isEnabledFor(logging.DEBUG):  # get_freeze_count() walks every frozen object
             log.debug("gc: %d objects frozen in %.1f ms", gc.get_freeze_count(),
                       (time.monotonic() - started) * 1e3)
@@ -670,7 +701,7 @@ class Agent:
         and errors is reclaimed even when no session changes)."""
         while True:
             await asyncio.sleep(self.config.gc_interval)
-            self._collect()
+            self._collect(full=True)
 
     def _new_seid(self) -> int:
         while True:

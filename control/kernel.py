@@ -1,9 +1,11 @@
 """The :class:`~control.apply.MapWriter` over the loaded BPF object (upf/datapath).
 
 Keys and values arrive as bytes laid out as upf_shared.h says (control/layout.py,
-checked against the BTF mirror); they are copied into the ctypes types of
-upf/datapath/abi.py and written with the typed handles' batch calls. A per-CPU
-map (pdr_stats) gets the value on every CPU and is read back summed.
+checked against the BTF mirror). A batch is joined into one buffer of keys and one of
+values, checked against the sizes of upf/datapath/abi.py's ctypes types, and handed to
+the kernel as they are (the typed handles' update_raw / delete_raw: no ctypes array is
+made on the hot path). A per-CPU map (pdr_stats) gets the value on every CPU and is read
+back summed.
 """
 
 from __future__ import annotations
@@ -46,17 +48,21 @@ class KernelMaps:
             raise MapWriteError(f"{name}: {n} keys but {len(values)} values")
         if n == 0:
             return
-        # One contiguous copy of all keys and all values: no ctypes object per element.
-        karr = (kt * n).from_buffer_copy(b"".join(keys))
-        varr: ctypes.Array[Any]
+        # One contiguous copy of all keys and all values, handed to the kernel as bytes.
         if isinstance(handle, PerCpuMap):  # the value on every CPU, each padded to the stride
             stride, ncpus = handle.stride, handle.ncpus
             raw = b"".join(v.ljust(stride, b"\0") * ncpus for v in values)
-            varr = (ctypes.c_uint8 * len(raw)).from_buffer_copy(raw)
+            if len(raw) != n * stride * ncpus:
+                raise MapWriteError(f"{name}: values longer than {stride} bytes")
         else:
-            varr = (vt * n).from_buffer_copy(b"".join(values))
+            raw = b"".join(values)
+            if len(raw) != n * ctypes.sizeof(vt):
+                raise MapWriteError(f"{name}: values are not {ctypes.sizeof(vt)} bytes each")
+        packed = b"".join(keys)
+        if len(packed) != n * ctypes.sizeof(kt):
+            raise MapWriteError(f"{name}: keys are not {ctypes.sizeof(kt)} bytes each")
         try:
-            handle.update_arrays(karr, varr, n)
+            handle.update_raw(packed, raw, n)
         except MapFullError as exc:
             raise MapFull(f"{name}: {exc}") from exc
         except BpfError as exc:
@@ -64,8 +70,11 @@ class KernelMaps:
 
     def delete_batch(self, name: str, keys: Sequence[bytes]) -> None:
         handle, kt, _ = self._types(name)
+        packed = b"".join(keys)
+        if len(packed) != len(keys) * ctypes.sizeof(kt):
+            raise MapWriteError(f"{name}: keys are not {ctypes.sizeof(kt)} bytes each")
         try:
-            handle.delete_batch([kt.from_buffer_copy(k) for k in keys])
+            handle.delete_raw(packed, len(keys))
         except BpfError as exc:
             raise MapWriteError(f"{name}: {exc}") from exc
 

@@ -175,3 +175,55 @@ def test_items_with_tiny_chunks(uplink: Map[abi.TeidKey, abi.PdrSet]) -> None:
     """A hash bucket with more entries than a chunk (ENOSPC) makes the chunk grow."""
     uplink.update_batch([(abi.TeidKey(t), pdr_set(t)) for t in range(2000)])
     assert sorted(k.teid for k, _ in uplink.items(chunk=1)) == list(range(2000))
+
+
+@pytest.mark.parametrize("batched", [True, False])
+def test_raw_round_trip(uplink: Map[abi.TeidKey, abi.PdrSet], batched: bool) -> None:
+    """update_raw / delete_raw (packed bytes, what the agent writes) do what update_batch /
+    delete_batch do, on the batch path and the per-element fallback."""
+    uplink._batch_ok = batched
+    teids = range(1, 301)
+    keys = b"".join(bytes(abi.TeidKey(t)) for t in teids)
+    values = b"".join(bytes(pdr_set(t)) for t in teids)
+    uplink.update_raw(keys, values, len(teids))
+    assert {k.teid: bytes(v) for k, v in uplink.items()} == {t: bytes(pdr_set(t)) for t in teids}
+    doomed = [5, 999_999, 6, 300]  # an absent key in the middle is skipped, not fatal
+    assert uplink.delete_raw(b"".join(bytes(abi.TeidKey(t)) for t in doomed), 4) == 3
+    assert sorted(k.teid for k in uplink) == [t for t in teids if t not in (5, 6, 300)]
+
+
+def test_raw_writes_make_no_ctypes_types(dp: Datapath) -> None:
+    """Batches of ever new lengths through KernelMaps leave no cyclic garbage: ctypes makes
+    a new array type per length (about 30 us each) and keeps it only while an array of it
+    lives, so the agent's writes must not make arrays (the GC would collect a type per
+    batch length and the next batch of that length would make it again)."""
+    import gc
+
+    from control.kernel import KernelMaps
+
+    writer = KernelMaps(dp.maps)
+    m = dp.uplink_pdrs
+    gc.collect()
+    gc.disable()
+    try:
+        before = len(gc.get_objects())
+        for n in range(1, 40):
+            keys = [bytes(abi.TeidKey(0x5000 + i)) for i in range(n)]
+            writer.update_batch("uplink_pdrs", keys, [bytes(pdr_set(i)) for i in range(n)])
+            writer.delete_batch("uplink_pdrs", keys)
+            slots = [bytes(ctypes.c_uint32(i)) for i in range(n)]
+            writer.update_batch("pdr_stats", slots, [bytes(16)] * n)
+        made = len(gc.get_objects()) - before
+        assert gc.collect() == 0
+    finally:
+        gc.enable()
+    assert made < 20  # (a type per length would be 39 types and their dicts and tuples)
+    assert list(m) == []
+
+
+def test_array_delete_raw_zeroes(dp: Datapath) -> None:
+    fars = dp.fars
+    fars.set(7, abi.Far(action=2, teid=99))
+    assert fars.delete_raw(bytes(ctypes.c_uint32(7)), 1) == 1
+    got = fars.get(7)
+    assert got is not None and bytes(got) == bytes(abi.Far())

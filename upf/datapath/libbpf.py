@@ -19,6 +19,7 @@ API in one screen (for packet tests and the loader):
         map_get_next_key(fd, key_or_None, next_key_out) -> bool
         map_update_batch(fd, keys, values, count, elem_flags=0) -> int
         map_delete_batch(fd, keys, count) -> int
+    (the two batch calls also take packed ``bytes``, read in place: no ctypes array made)
         map_lookup_batch(fd, in_batch, out_batch, keys, values, count) -> (n, done)
         obj_pin(fd, path); obj_get(path) -> fd; map_info(fd) -> MapInfo
         num_possible_cpus(); percpu_value_size(size)
@@ -374,19 +375,24 @@ def _batch_opts(elem_flags: int) -> _BatchOpts:
     return _BatchOpts(ctypes.sizeof(_BatchOpts), elem_flags, 0)
 
 
+def _in(buf: CData | bytes) -> Any:
+    """An input buffer for a c_void_p parameter: bytes as they are (the kernel only reads
+    them), a ctypes object by reference."""
+    return buf if isinstance(buf, bytes) else ctypes.byref(buf)
+
+
 def map_update_batch(
-    fd: int, keys: CData, values: CData, count: int, elem_flags: int = BPF_ANY
+    fd: int, keys: CData | bytes, values: CData | bytes, count: int, elem_flags: int = BPF_ANY
 ) -> int:
-    """Write `count` entries from contiguous key and value arrays; returns the count written.
+    """Write `count` entries from contiguous key and value arrays (or packed bytes); returns
+    the count written.
 
     On failure raises (MapFullError when out of room); `err.done` tells how many were written.
     """
     n = _c_u32(count)
     opts = _batch_opts(elem_flags)
     ret = int(
-        _map_update_batch(
-            fd, ctypes.byref(keys), ctypes.byref(values), ctypes.byref(n), ctypes.byref(opts)
-        )
+        _map_update_batch(fd, _in(keys), _in(values), ctypes.byref(n), ctypes.byref(opts))
     )
     if ret < 0:
         err = _errno_of(ret)
@@ -395,14 +401,15 @@ def map_update_batch(
     return n.value
 
 
-def map_delete_batch(fd: int, keys: CData, count: int) -> int:
-    """Delete `count` keys from a contiguous key array; returns the count deleted.
+def map_delete_batch(fd: int, keys: CData | bytes, count: int) -> int:
+    """Delete `count` keys from a contiguous key array (or packed bytes); returns the count
+    deleted.
 
     ENOENT for a missing key stops the batch: the exception's `done` tells where.
     """
     n = _c_u32(count)
     opts = _batch_opts(0)
-    ret = int(_map_delete_batch(fd, ctypes.byref(keys), ctypes.byref(n), ctypes.byref(opts)))
+    ret = int(_map_delete_batch(fd, _in(keys), ctypes.byref(n), ctypes.byref(opts)))
     if ret < 0:
         raise BpfError("bpf_map_delete_batch", _errno_of(ret), done=n.value)
     return n.value

@@ -8,7 +8,10 @@
 Batches: `update_batch([(k, v), ...])` copies keys and values once into two contiguous
 ctypes arrays and makes one BPF_MAP_UPDATE_BATCH call; callers that build many entries can
 skip even that copy: `keys, values = m.batch_arrays(n)`, fill them in place, then
-`m.update_arrays(keys, values, n)`. If the kernel refuses batch ops for the map type
+`m.update_arrays(keys, values, n)`. Writers that hold packed bytes (the agent) call
+`update_raw` and `delete_raw`, which make no ctypes array at all: ctypes makes a new array
+type for every length (about 30 us) and keeps it only while an array of it lives, so arrays
+of varying lengths cost a type each and leave cyclic garbage. If the kernel refuses batch ops for the map type
 (EINVAL, ENOTSUPP, EOPNOTSUPP) the handle falls back to one syscall per element, once and
 for all. Errors are upf.datapath.libbpf.BpfError; MapFullError when the map has no room.
 """
@@ -146,6 +149,25 @@ class Map(Generic[K, V]):
                 self._batch_ok = False
         self._update_each(keys, values, n, flags)
 
+    def update_raw(self, keys: bytes, values: bytes, n: int, flags: int = BPF_ANY) -> None:
+        """update_arrays() from packed bytes: n keys, then n values as the map holds them
+        (for a per-CPU map, each value once per possible CPU at the stride)."""
+        if n <= 0:
+            return
+        if self._batch_ok:
+            try:
+                libbpf.map_update_batch(self.fd, keys, values, n, flags)
+                return
+            except BpfError as e:
+                if e.errno not in _NO_BATCH or e.done:
+                    raise
+                self._batch_ok = False
+        ks, vs = ctypes.sizeof(self._kt), len(values) // n
+        vt = ctypes.c_uint8 * vs
+        for i in range(n):
+            libbpf.map_update_elem(self.fd, self._kt.from_buffer_copy(keys, i * ks),
+                                   vt.from_buffer_copy(values, i * vs), flags)
+
     def _update_each(
         self, keys: ctypes.Array[Any], values: ctypes.Array[Any], n: int, flags: int
     ) -> None:
@@ -168,6 +190,30 @@ class Map(Generic[K, V]):
 
     def _value_array(self, values: Sequence[V]) -> ctypes.Array[Any]:
         return _pack(self._vt, values)
+
+    def delete_raw(self, keys: bytes, n: int) -> int:
+        """delete_batch() of n keys packed in bytes (no ctypes array made while the kernel
+        takes the batch). Returns the count deleted."""
+        ks = ctypes.sizeof(self._kt)
+        deleted = 0
+        start = 0
+        while start < n and self._batch_ok:
+            try:
+                deleted += libbpf.map_delete_batch(self.fd, keys[start * ks:n * ks], n - start)
+                return deleted
+            except BpfError as e:
+                done = e.done or 0
+                if e.errno == errno.ENOENT:
+                    deleted += done
+                    start += done + 1  # skip the absent key, go on
+                    continue
+                if e.errno in _NO_BATCH and not done:
+                    self._batch_ok = False
+                    break
+                raise
+        for i in range(start, n):
+            deleted += self.delete(self._kt.from_buffer_copy(keys, i * ks))
+        return deleted
 
     def delete_batch(self, keys: Sequence[K]) -> int:
         """Delete keys with BPF_MAP_DELETE_BATCH; absent keys are skipped. Returns the count deleted."""
@@ -307,6 +353,11 @@ class ArrayMap(Map[Any, V]):
         self.update_batch([(k, self._zero_value()) for k in keys])
         return len(keys)
 
+    def delete_raw(self, keys: bytes, n: int) -> int:
+        """Zero the slots (one batched write)."""
+        self.update_raw(keys, bytes(n * self._value_bytes()), n)
+        return n
+
 
 class PerCpuMap(Map[K, V]):
     """A per-CPU map: each key holds one V per possible CPU (8-byte aligned each)."""
@@ -314,10 +365,11 @@ class PerCpuMap(Map[K, V]):
     def __init__(self, fd: int, key_type: type[K], value_type: type[V], **kw: Any) -> None:
         self.ncpus = libbpf.num_possible_cpus()
         self.stride = (ctypes.sizeof(value_type) + 7) & ~7  # type: ignore[arg-type]
+        self._value_buf_type = ctypes.c_uint8 * (self.stride * self.ncpus)  # (made once)
         super().__init__(fd, key_type, value_type, **kw)
 
     def _new_value_buf(self) -> Any:
-        return (ctypes.c_uint8 * (self.stride * self.ncpus))()
+        return self._value_buf_type()
 
     def _from_value_buf(self, buf: Any) -> Any:
         return [self._vt.from_buffer_copy(buf, c * self.stride) for c in range(self.ncpus)]
@@ -381,6 +433,25 @@ class PerCpuMap(Map[K, V]):
             ctypes.memmove(ctypes.byref(arr, i * per), buf, per)
         return arr
 
+    def update_raw(self, keys: bytes, values: bytes, n: int, flags: int = BPF_ANY) -> None:
+        """update_arrays() from packed bytes: n keys, then n values as the map holds them
+        (for a per-CPU map, each value once per possible CPU at the stride)."""
+        if n <= 0:
+            return
+        if self._batch_ok:
+            try:
+                libbpf.map_update_batch(self.fd, keys, values, n, flags)
+                return
+            except BpfError as e:
+                if e.errno not in _NO_BATCH or e.done:
+                    raise
+                self._batch_ok = False
+        ks, vs = ctypes.sizeof(self._kt), len(values) // n
+        vt = ctypes.c_uint8 * vs
+        for i in range(n):
+            libbpf.map_update_elem(self.fd, self._kt.from_buffer_copy(keys, i * ks),
+                                   vt.from_buffer_copy(values, i * vs), flags)
+
     def _update_each(
         self, keys: ctypes.Array[Any], values: ctypes.Array[Any], n: int, flags: int
     ) -> None:
@@ -426,6 +497,11 @@ class PerCpuArrayMap(PerCpuMap[Any, V]):
     def delete_batch(self, keys: Sequence[Any]) -> int:
         self.update_batch([(self._key(k), self._vt()) for k in keys])
         return len(keys)
+
+    def delete_raw(self, keys: bytes, n: int) -> int:
+        """Zero the slots on every CPU (one batched write)."""
+        self.update_raw(keys, bytes(n * self.stride * self.ncpus), n)
+        return n
 
     def read_raw(self) -> tuple[ctypes.Array[Any], int]:
         """The whole array in one buffer: (u8 buffer of max_entries x ncpus x stride, entries)."""
