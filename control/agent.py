@@ -42,10 +42,11 @@ from control import compile as cc
 from control.alloc import Allocator, AllocTxn
 from control.apply import Applied, CoalescingApplier, Done, MapWriter
 from control.config import AgentConfig, PeerLossPolicy
-from control.errors import ControlError
+from control.errors import ControlError, KeyConflict
 from control.gtpu import GtpuMessageType, end_marker, parse_signal
 from control.layout import MapName
 from control.plan import EndMarker
+from control.render import rule_for_key
 from control.responses import (
     EstablishmentAccepted,
     csid_set,
@@ -760,13 +761,17 @@ class Agent:
             self._busy.pop(seid, None)
 
     def _completion(self, seid: int, txn: AllocTxn, applied: Callable[[Applied], None],
-                    failed: Callable[[BaseException], None]) -> Done:
+                    failed: Callable[[BaseException], None], new: Session | None = None
+                    ) -> Done:
         """The applier's callback for a job's plan: commit and ``applied`` (which answers),
-        or abort and ``failed``; then the SEID is free for its next request."""
+        or abort and ``failed``; then the SEID is free for its next request. ``new``: the
+        session the plan installs (a key another N4 worker holds names its PDR)."""
         def done(result: Applied | None, error: BaseException | None) -> None:
             try:
                 if error is not None:
                     txn.abort()
+                    if isinstance(error, KeyConflict) and error.failed_rule is None:
+                        error.failed_rule = rule_for_key(new, error.map_name, error.key)
                     failed(error)
                     return
                 assert result is not None
@@ -849,7 +854,8 @@ class Agent:
             self._respond_encoded(event, self._accepted().encode(
                 event.header.sequence, remote.seid, seid, result.created))
 
-        self.applier.submit(result.plan, self._completion(seid, txn, applied, reject))
+        self.applier.submit(result.plan,
+                            self._completion(seid, txn, applied, reject, result.session))
 
     def _modify(self, event: RequestReceived, seid: int) -> None:
         msg = event.message
@@ -914,7 +920,7 @@ class Agent:
             self._respond_encoded(event, modification_accepted(
                 event.header.sequence, session.remote_seid, result.created, final, current))
 
-        self.applier.submit(plan, self._completion(seid, txn, applied, reject))
+        self.applier.submit(plan, self._completion(seid, txn, applied, reject, new))
 
     def _delete(self, seid: int, event: RequestReceived | None,
                 future: asyncio.Future[bool] | None, host: str | None = None) -> None:

@@ -5,6 +5,12 @@
 plan touched is put back to the value it held before (``MapOp.prev``) and a
 :class:`~control.errors.ApplyError` carrying the PFCP Cause is raised.
 
+A PDR map key the plan creates (absent before: ``prev`` None, in a hash map) is written
+with ``new=True`` (BPF_NOEXIST): with N4 workers, each worker checks the keys of its own
+sessions only, and the kernel refuses a key another worker's session holds
+(:class:`~control.errors.KeyConflict`). Only the pairs the writer reports written are
+rolled back, so the other session's entry is left alone.
+
 :class:`CoalescingApplier` collects the plans submitted during one event-loop
 turn and applies them as one combined plan; if that fails it applies them one
 by one so that only the faulty request is rejected.
@@ -19,7 +25,14 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Protocol
 
-from control.errors import ApplyError, MapFull, MapWriteError, ResourceExhausted
+from control.errors import (
+    ApplyError,
+    KeyConflict,
+    KeyTaken,
+    MapFull,
+    MapWriteError,
+    ResourceExhausted,
+)
 from control.layout import ARRAY_MAPS, PDR_MAPS, Counter, MapName, slot_key
 from control.plan import MapOp, Phase, Plan
 
@@ -33,8 +46,12 @@ class MapWriter(Protocol):
     :class:`control.kernel.KernelMaps` (the loaded BPF object).
     """
 
-    def update_batch(self, name: str, keys: Sequence[bytes], values: Sequence[bytes]) -> None:
-        """Write all pairs; raise MapFull / MapWriteError on failure (possibly part-written)."""
+    def update_batch(self, name: str, keys: Sequence[bytes], values: Sequence[bytes],
+                     new: bool = False) -> None:
+        """Write all pairs; raise MapFull / MapWriteError on failure (possibly part-written:
+        the error's ``done`` tells how many pairs were written, when known). ``new``: none
+        of the keys may be in the map; the first that is raises KeyTaken, with the pairs
+        before it written."""
 
     def delete_batch(self, name: str, keys: Sequence[bytes]) -> None:
         """Delete all keys; keys that do not exist are ignored."""
@@ -86,20 +103,36 @@ def _batches(ops: Sequence[MapOp]) -> list[tuple[Phase, list[_Batch]]]:
     return out
 
 
+# Hash maps of PDR sets: a key the plan creates must not be there already (see above).
+_UNIQUE_KEYS = PDR_MAPS - ARRAY_MAPS
+
+
 def _write(writer: MapWriter, name: MapName, ops: Sequence[MapOp], touched: list[MapOp]) -> None:
     keys: list[bytes] = []
     values: list[bytes] = []
+    created: list[MapOp] = []  # new keys of a PDR hash map
     deletes: list[MapOp] = []
+    unique = name in _UNIQUE_KEYS
     for op in ops:
         value = op[2]
         if value is None:
             deletes.append(op)
+        elif unique and op[3] is None:
+            created.append(op)
         else:
             keys.append(op[1])
             values.append(value)
     if keys:
-        touched.extend(op for op in ops if op[2] is not None)
+        touched.extend(op for op in ops if op[2] is not None and not (unique and op[3] is None))
         writer.update_batch(name, keys, values)
+    if created:
+        try:
+            writer.update_batch(name, [op[1] for op in created],
+                                [op[2] or b"" for op in created], new=True)
+        except MapWriteError as exc:  # roll back only what was written: not a taken key
+            touched.extend(created if exc.done is None else created[:exc.done])
+            raise
+        touched.extend(created)
     if deletes:
         if name in ARRAY_MAPS:
             raise ApplyError(f"cannot delete from array map {name}")
@@ -135,6 +168,10 @@ def apply_plan(writer: MapWriter, plan: Plan) -> Applied:
                 _write(writer, name, ops, touched)
         if plan.reads and not applied.counters:
             _read_counters(writer, plan.reads, applied)
+    except KeyTaken as exc:
+        _rollback(writer, touched)
+        raise KeyConflict(f"{exc} (a session of another N4 worker holds it)",
+                          exc.map_name, exc.key) from exc
     except MapFull as exc:
         _rollback(writer, touched)
         raise ResourceExhausted(f"map full while applying plan: {exc}") from exc

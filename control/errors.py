@@ -48,9 +48,36 @@ class ApplyError(ControlError):
     cause = Cause.SYSTEM_FAILURE
 
 
+class KeyConflict(ApplyError):
+    """A PDR map key the plan creates is already in the map: another N4 worker's session
+    holds it (each worker checks only its own sessions; the kernel refuses the write). The
+    plan was rolled back without touching that key."""
+
+    cause = Cause.RULE_CREATION_MODIFICATION_FAILURE
+
+    def __init__(self, message: str, map_name: str, key: bytes) -> None:
+        super().__init__(message)
+        self.map_name = map_name
+        self.key = key
+
+
 class MapWriteError(Exception):
-    """Raised by a :class:`control.apply.MapWriter` when a batch write fails."""
+    """Raised by a :class:`control.apply.MapWriter` when a batch write fails. ``done``: how
+    many pairs of the batch were written before the failure, when the writer knows."""
+
+    def __init__(self, message: str, done: int | None = None) -> None:
+        super().__init__(message)
+        self.done = done
 
 
 class MapFull(MapWriteError):
     """The map has no room for a new key (E2BIG / ENOSPC from the kernel)."""
+
+
+class KeyTaken(MapWriteError):
+    """A key written as new (``update_batch(..., new=True)``) is already in the map."""
+
+    def __init__(self, message: str, map_name: str, key: bytes, done: int) -> None:
+        super().__init__(message, done)
+        self.map_name = map_name
+        self.key = key

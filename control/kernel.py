@@ -11,23 +11,31 @@ back summed.
 from __future__ import annotations
 
 import ctypes
+import errno
 import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from control.errors import MapFull, MapWriteError
+from control.errors import KeyTaken, MapFull, MapWriteError
 from upf.datapath import abi
-from upf.datapath.libbpf import BpfError, MapFullError
+from upf.datapath.libbpf import BPF_ANY, BPF_NOEXIST, BpfError, MapFullError
 from upf.datapath.maps import Map, PerCpuMap
 
 log = logging.getLogger("upf.control.kernel")
 
 
 class KernelMaps:
-    """MapWriter over ``maps`` (e.g. ``Datapath(...).open().maps``: name -> typed handle)."""
+    """MapWriter over ``maps`` (e.g. ``Datapath(...).open().maps``: name -> typed handle).
 
-    def __init__(self, maps: Mapping[str, Map[Any, Any]]) -> None:
+    ``shared``: other processes write these maps too (N4 workers). A key written as new is
+    then written with BPF_NOEXIST, so that the kernel refuses a key another worker's session
+    holds (KeyTaken). That takes one write per such key (a batch write takes no per-element
+    flags); alone, the agent's own claims already keep its new keys unique, and they go in
+    the batch."""
+
+    def __init__(self, maps: Mapping[str, Map[Any, Any]], *, shared: bool = False) -> None:
         self.maps = maps
+        self.shared = shared
 
     def _types(self, name: str) -> tuple[Map[Any, Any], type[Any], type[Any]]:
         try:
@@ -41,7 +49,8 @@ class KernelMaps:
         handle, _, _ = self._types(name)
         return int(handle.max_entries)
 
-    def update_batch(self, name: str, keys: Sequence[bytes], values: Sequence[bytes]) -> None:
+    def update_batch(self, name: str, keys: Sequence[bytes], values: Sequence[bytes],
+                     new: bool = False) -> None:
         handle, kt, vt = self._types(name)
         n = len(keys)
         if n != len(values):
@@ -62,11 +71,15 @@ class KernelMaps:
         if len(packed) != n * ctypes.sizeof(kt):
             raise MapWriteError(f"{name}: keys are not {ctypes.sizeof(kt)} bytes each")
         try:
-            handle.update_raw(packed, raw, n)
+            handle.update_raw(packed, raw, n, BPF_NOEXIST if new and self.shared else BPF_ANY)
         except MapFullError as exc:
-            raise MapFull(f"{name}: {exc}") from exc
+            raise MapFull(f"{name}: {exc}", exc.done) from exc
         except BpfError as exc:
-            raise MapWriteError(f"{name}: {exc}") from exc
+            if new and exc.errno == errno.EEXIST and exc.done is not None and exc.done < n:
+                key = keys[exc.done]
+                raise KeyTaken(f"{name}: key {key.hex()} is taken", name, key,
+                               exc.done) from exc
+            raise MapWriteError(f"{name}: {exc}", exc.done) from exc
 
     def delete_batch(self, name: str, keys: Sequence[bytes]) -> None:
         handle, kt, _ = self._types(name)

@@ -2,15 +2,16 @@
 
 Used by unit tests (and dry runs). It behaves like the kernel where it matters:
 a full hash map refuses a new key (MapFull) after writing the earlier keys of
-the batch, an array map refuses keys out of range, and ``fail_on_batch`` makes
-the k-th batch call fail halfway (for rollback tests).
+the batch, a batch written as new refuses a key already there (KeyTaken), an array
+map refuses keys out of range, and ``fail_on_batch`` makes the k-th batch call fail
+halfway (for rollback tests). Each failure tells how many pairs were written.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from control.errors import MapFull, MapWriteError
+from control.errors import KeyTaken, MapFull, MapWriteError
 from control.layout import (
     ARRAY_MAPS,
     DEFAULT_FARS,
@@ -55,18 +56,22 @@ class MemoryMaps:
         self.fail_on_batch = None
         return error
 
-    def update_batch(self, name: str, keys: Sequence[bytes], values: Sequence[bytes]) -> None:
+    def update_batch(self, name: str, keys: Sequence[bytes], values: Sequence[bytes],
+                     new: bool = False) -> None:
         table = self.maps[name]
         stop = self._maybe_fail(name, len(keys))
         for i, (key, value) in enumerate(zip(keys, values, strict=True)):
             if i == stop:
-                raise self._failed(
-                    MapWriteError(f"injected failure in batch {self.batch_calls} on {name}"))
+                raise self._failed(MapWriteError(
+                    f"injected failure in batch {self.batch_calls} on {name}", i))
             if name in ARRAY_MAPS:
                 if int.from_bytes(key, "little") >= self.capacity[name]:
-                    raise self._failed(MapWriteError(f"{name}: index out of range"))
-            elif key not in table and len(table) >= self.capacity[name]:
-                raise self._failed(MapFull(f"{name} is full ({self.capacity[name]} entries)"))
+                    raise self._failed(MapWriteError(f"{name}: index out of range", i))
+            elif key in table:
+                if new:
+                    raise KeyTaken(f"{name}: key {key.hex()} is taken", name, key, i)
+            elif len(table) >= self.capacity[name]:
+                raise self._failed(MapFull(f"{name} is full ({self.capacity[name]} entries)", i))
             table[key] = bytes(value)
 
     def delete_batch(self, name: str, keys: Sequence[bytes]) -> None:

@@ -135,7 +135,7 @@ def _claim_new_key(txn: AllocTxn, seid: int, new: Session | None, name: MapName,
         raise RuleError(
             f"{name} key {key.hex()} belongs to another session",
             Cause.RULE_CREATION_MODIFICATION_FAILURE,
-            failed_rule=_rule_for_key(new, name, key),
+            failed_rule=rule_for_key(new, name, key),
         )
     return _ZERO_SET if name is _BY_TEID else None
 
@@ -639,7 +639,8 @@ def _pdr_slots(session: Session | None) -> Mapping[int, PdrState]:
     return {p.slot: p for p in session.pdrs.values()}
 
 
-def _rule_for_key(session: Session | None, name: str, key: bytes) -> tuple[RuleIdType, int] | None:
+def rule_for_key(session: Session | None, name: str, key: bytes) -> tuple[RuleIdType, int] | None:
+    """The PDR of ``session`` installed under ``key`` of map ``name`` (Failed Rule ID)."""
     if session is None:
         return None
     for pdr in session.pdrs.values():

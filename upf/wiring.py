@@ -76,11 +76,18 @@ def make_agent(acfg: AgentConfig, maps: Mapping[str, Any], **kwargs: Any) -> Any
     """The PFCP agent on the datapath's maps (name -> typed handle, e.g. Datapath.maps),
     counting its PFCP messages. ``kwargs`` go to the Agent (sock, recovery_time_stamp)."""
     from control.agent import Agent
-    from control.kernel import KernelMaps
 
-    agent = Agent(acfg, KernelMaps(maps), **kwargs)
+    agent = Agent(acfg, kernel_writer(acfg, maps), **kwargs)
     count_messages(agent)
     return agent
+
+
+def kernel_writer(acfg: AgentConfig, maps: Mapping[str, Any]) -> Any:
+    """The agent's MapWriter on the datapath's maps. With N4 workers the others write the
+    same maps: the kernel then checks the PDR keys a session creates (KernelMaps.shared)."""
+    from control.kernel import KernelMaps
+
+    return KernelMaps(maps, shared=acfg.alloc.shard[1] > 1)
 
 
 def count_messages(agent: Any) -> Counter[tuple[str, str, str]]:

@@ -103,3 +103,18 @@ def test_a_refused_encoded_response_is_not_counted() -> None:
     with pytest.raises(NodeUsageError):
         agent.node.send_encoded_response(event, other, 0.0)
     assert messages == Counter({("rx", "SESSION_ESTABLISHMENT_REQUEST", ""): 1})
+
+
+@pytest.mark.parametrize(("count", "shared"), [(1, False), (2, True), (3, True)])
+def test_workers_have_the_kernel_check_new_keys(count: int, shared: bool) -> None:
+    """With more than one N4 worker, each agent's KernelMaps writes new PDR keys with
+    BPF_NOEXIST (another worker may hold the key); one agent alone batches them."""
+    import dataclasses
+
+    from upf.wiring import kernel_writer
+
+    cfg = config()
+    for index in range(count):
+        acfg = dataclasses.replace(
+            cfg, alloc=dataclasses.replace(cfg.alloc, shard=(index, count)))
+        assert kernel_writer(acfg, {}).shared is shared

@@ -7,10 +7,10 @@ import asyncio
 import pytest
 
 from control import compile as cc
-from control.apply import CoalescingApplier, apply_plan
+from control.apply import CoalescingApplier, apply_plan, combine
 from control.compile import SessionRules
-from control.errors import ApplyError, ResourceExhausted
-from control.layout import Counter, MapName, slot_key
+from control.errors import ApplyError, KeyConflict, ResourceExhausted
+from control.layout import Counter, MapName, slot_key, ue_v4_key
 from control.memory import MemoryMaps
 from control.session import Session
 from pfcp.enums import Cause
@@ -162,3 +162,49 @@ def test_rollback_empties_a_fresh_array_slot_instead_of_deleting_it() -> None:
         apply_plan(maps, plan)
     assert maps.lookup(MapName.FARS, slot_key(9)) == bytes(20)
     assert maps.snapshot()[MapName.FARS] in ({}, {slot_key(9): bytes(20)})
+
+
+def test_a_taken_key_rejects_only_its_plan_and_is_left_alone() -> None:
+    """A PDR key a plan creates but the map already holds (another N4 worker's session;
+    here written straight into the map) is refused with KeyConflict (Rule creation/
+    modification failure). The combined write falls back to one plan at a time, so the
+    others are applied; the rollback removes what the refused plan wrote, not the key it
+    found taken."""
+    async def run() -> None:
+        alloc = shapes.allocator()
+        maps = MemoryMaps()
+        theirs = ue_v4_key(shapes.UE + 2)
+        maps.maps[MapName.DOWNLINK_PDRS_V4][theirs] = b"another worker's"
+        applier = CoalescingApplier(maps)
+        results = [cc.establish(s, base(s), shapes.open5gs_establishment(shapes.UE + s),
+                                alloc, alloc.begin()) for s in (1, 2, 3)]
+        outcomes = await asyncio.gather(*(applier.apply(r.plan) for r in results),
+                                        return_exceptions=True)
+        assert applier.fallbacks == 1
+        assert [type(o).__name__ for o in outcomes] == ["Applied", "KeyConflict", "Applied"]
+        conflict = outcomes[1]
+        assert isinstance(conflict, KeyConflict)
+        assert conflict.cause is Cause.RULE_CREATION_MODIFICATION_FAILURE
+        assert (conflict.map_name, conflict.key) == (MapName.DOWNLINK_PDRS_V4, theirs)
+        assert maps.maps[MapName.DOWNLINK_PDRS_V4][theirs] == b"another worker's"
+        teid2 = results[1].created[0].f_teid.teid  # type: ignore[union-attr]
+        assert shapes.uplink_set(maps, teid2) is None  # nothing of the refused plan stays
+        assert set(maps.maps[MapName.DOWNLINK_PDRS_V4]) == {
+            ue_v4_key(shapes.UE + 1), theirs, ue_v4_key(shapes.UE + 3)}
+
+    asyncio.run(run())
+
+
+def test_new_keys_written_before_a_taken_one_are_rolled_back() -> None:
+    """Within one batch of new keys, those before the taken one were written (the writer
+    says how many) and are removed again; the taken one and those after are not touched."""
+    maps = MemoryMaps()
+    alloc = shapes.allocator()
+    plans = [cc.establish(s, base(s), shapes.open5gs_establishment(shapes.UE + s), alloc,
+                          alloc.begin()).plan for s in (1, 2, 3)]
+    theirs = ue_v4_key(shapes.UE + 2)
+    maps.maps[MapName.DOWNLINK_PDRS_V4][theirs] = b"x"
+    before = maps.snapshot()
+    with pytest.raises(KeyConflict):
+        apply_plan(maps, combine(plans))
+    assert maps.snapshot() == before

@@ -115,12 +115,13 @@ class FailingWriter:
         self.calls += 1
         return self.calls == self.k
 
-    def update_batch(self, name: str, keys: Sequence[bytes], values: Sequence[bytes]) -> None:
+    def update_batch(self, name: str, keys: Sequence[bytes], values: Sequence[bytes],
+                     new: bool = False) -> None:
         if self._tick():
             h = len(keys) // 2
-            self.inner.update_batch(name, keys[:h], values[:h])
-            raise MapWriteError("injected")
-        self.inner.update_batch(name, keys, values)
+            self.inner.update_batch(name, keys[:h], values[:h], new)
+            raise MapWriteError("injected", h)
+        self.inner.update_batch(name, keys, values, new)
 
     def delete_batch(self, name: str, keys: Sequence[bytes]) -> None:
         if self._tick():
@@ -201,3 +202,57 @@ def test_agent_over_loopback_writes_kernel_maps(kmaps: Any) -> None:
                 sock.close()
 
     asyncio.run(asyncio.wait_for(body(), 20))
+
+
+@pytest.mark.parametrize("shared", [True, False])
+def test_a_key_another_worker_holds_is_refused_by_the_kernel(kmaps: Any, shared: bool) -> None:
+    """N4 workers check the keys of their own sessions only. When two give a session the
+    same UE address, the kernel refuses the second's downlink key (KernelMaps(shared=True):
+    BPF_NOEXIST): it is answered Rule creation/modification failure naming its downlink PDR,
+    the first session's entry is untouched and nothing of the second stays behind. Without
+    `shared` (one agent alone writing the maps) the second would overwrite the first."""
+    import asyncio
+    import dataclasses
+    import time
+
+    from control.agent import Agent
+    from control.kernel import KernelMaps
+    from pfcp import NodeId, SessionEstablishmentResponse, decode_message, encode_message
+    from tests.control import profile_establish as pe
+
+    writer = KernelMaps(kmaps.maps, shared=shared)
+
+    def worker(k: int) -> Agent:
+        cfg = pe.agent_config(2)
+        alloc = shapes.alloc_config(pdr_slots=16, far_slots=16, qer_slots=16, teid_indices=3)
+        cfg = dataclasses.replace(cfg, alloc=dataclasses.replace(alloc, shard=(k, 2)))
+        agent = Agent(cfg, writer)
+        agent._associated(pe.PEER, NodeId(pe.SMF), None)
+        return agent
+
+    async def body() -> None:
+        first, second = worker(0), worker(1)
+        request = pe.establishment(0)
+        ue_key = ue_v4_key(request.create_pdr[1].pdi.ue_ip_address.ipv4)  # type: ignore[union-attr]
+        (a,) = await pe.drive(first, [encode_message(request)], time.monotonic)
+        ok = decode_message(a)
+        assert isinstance(ok, SessionEstablishmentResponse)
+        assert ok.cause is Cause.REQUEST_ACCEPTED
+        held = kmaps.lookup(MapName.DOWNLINK_PDRS_V4, ue_key)
+        after_first = dump(kmaps)
+        (b,) = await pe.drive(second, [encode_message(dataclasses.replace(request, sequence=9))],
+                              time.monotonic)
+        refused = decode_message(b)
+        assert isinstance(refused, SessionEstablishmentResponse)
+        if not shared:  # the agent alone: its own claims are the check; it cannot see this
+            assert refused.cause is Cause.REQUEST_ACCEPTED
+            assert kmaps.lookup(MapName.DOWNLINK_PDRS_V4, ue_key) != held
+            return
+        assert refused.cause is Cause.RULE_CREATION_MODIFICATION_FAILURE
+        assert refused.failed_rule_id is not None
+        assert refused.failed_rule_id.rule_id == request.create_pdr[1].pdr_id
+        assert kmaps.lookup(MapName.DOWNLINK_PDRS_V4, ue_key) == held
+        assert dump(kmaps) == after_first
+        assert second.sessions == {} and len(first.sessions) == 1
+
+    asyncio.run(body())

@@ -320,8 +320,15 @@ def map_info(fd: int) -> MapInfo:
 CData = Any  # a ctypes instance: Structure, Array, c_uint32 ...
 
 
-def map_update_elem(fd: int, key: CData, value: CData, flags: int = BPF_ANY) -> None:
-    ret = int(_map_update_elem(fd, ctypes.byref(key), ctypes.byref(value), flags))
+def _in(buf: CData | bytes) -> Any:
+    """An input buffer for a c_void_p parameter: bytes as they are (the kernel only reads
+    them), a ctypes object by reference."""
+    return buf if isinstance(buf, bytes) else ctypes.byref(buf)
+
+
+def map_update_elem(fd: int, key: CData | bytes, value: CData | bytes,
+                    flags: int = BPF_ANY) -> None:
+    ret = int(_map_update_elem(fd, _in(key), _in(value), flags))
     if ret < 0:
         _check_update("bpf_map_update_elem", ret)
 
@@ -373,12 +380,6 @@ class _BatchOpts(ctypes.Structure):
 
 def _batch_opts(elem_flags: int) -> _BatchOpts:
     return _BatchOpts(ctypes.sizeof(_BatchOpts), elem_flags, 0)
-
-
-def _in(buf: CData | bytes) -> Any:
-    """An input buffer for a c_void_p parameter: bytes as they are (the kernel only reads
-    them), a ctypes object by reference."""
-    return buf if isinstance(buf, bytes) else ctypes.byref(buf)
 
 
 def map_update_batch(

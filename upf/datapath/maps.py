@@ -136,10 +136,12 @@ class Map(Generic[K, V]):
     def update_arrays(
         self, keys: ctypes.Array[Any], values: ctypes.Array[Any], n: int, flags: int = BPF_ANY
     ) -> None:
-        """Write keys[:n] -> values[:n] in one BPF_MAP_UPDATE_BATCH (or a loop if refused)."""
+        """Write keys[:n] -> values[:n] in one BPF_MAP_UPDATE_BATCH (or a loop if refused).
+        With ``flags`` (BPF_NOEXIST, BPF_EXIST) one write per pair: the batch call takes no
+        per-element flags but BPF_F_LOCK (EINVAL)."""
         if n <= 0:
             return
-        if self._batch_ok:
+        if self._batch_ok and flags == BPF_ANY:
             try:
                 libbpf.map_update_batch(self.fd, keys, values, n, flags)
                 return
@@ -151,10 +153,11 @@ class Map(Generic[K, V]):
 
     def update_raw(self, keys: bytes, values: bytes, n: int, flags: int = BPF_ANY) -> None:
         """update_arrays() from packed bytes: n keys, then n values as the map holds them
-        (for a per-CPU map, each value once per possible CPU at the stride)."""
+        (for a per-CPU map, each value once per possible CPU at the stride). With ``flags``,
+        one write per pair, as update_arrays."""
         if n <= 0:
             return
-        if self._batch_ok:
+        if self._batch_ok and flags == BPF_ANY:
             try:
                 libbpf.map_update_batch(self.fd, keys, values, n, flags)
                 return
@@ -163,10 +166,13 @@ class Map(Generic[K, V]):
                     raise
                 self._batch_ok = False
         ks, vs = ctypes.sizeof(self._kt), len(values) // n
-        vt = ctypes.c_uint8 * vs
         for i in range(n):
-            libbpf.map_update_elem(self.fd, self._kt.from_buffer_copy(keys, i * ks),
-                                   vt.from_buffer_copy(values, i * vs), flags)
+            try:
+                libbpf.map_update_elem(self.fd, keys[i * ks:(i + 1) * ks],
+                                       values[i * vs:(i + 1) * vs], flags)
+            except BpfError as e:
+                e.done = i  # as the batch call tells it
+                raise
 
     def _update_each(
         self, keys: ctypes.Array[Any], values: ctypes.Array[Any], n: int, flags: int
@@ -435,10 +441,11 @@ class PerCpuMap(Map[K, V]):
 
     def update_raw(self, keys: bytes, values: bytes, n: int, flags: int = BPF_ANY) -> None:
         """update_arrays() from packed bytes: n keys, then n values as the map holds them
-        (for a per-CPU map, each value once per possible CPU at the stride)."""
+        (for a per-CPU map, each value once per possible CPU at the stride). With ``flags``,
+        one write per pair, as update_arrays."""
         if n <= 0:
             return
-        if self._batch_ok:
+        if self._batch_ok and flags == BPF_ANY:
             try:
                 libbpf.map_update_batch(self.fd, keys, values, n, flags)
                 return
@@ -447,10 +454,13 @@ class PerCpuMap(Map[K, V]):
                     raise
                 self._batch_ok = False
         ks, vs = ctypes.sizeof(self._kt), len(values) // n
-        vt = ctypes.c_uint8 * vs
         for i in range(n):
-            libbpf.map_update_elem(self.fd, self._kt.from_buffer_copy(keys, i * ks),
-                                   vt.from_buffer_copy(values, i * vs), flags)
+            try:
+                libbpf.map_update_elem(self.fd, keys[i * ks:(i + 1) * ks],
+                                       values[i * vs:(i + 1) * vs], flags)
+            except BpfError as e:
+                e.done = i  # as the batch call tells it
+                raise
 
     def _update_each(
         self, keys: ctypes.Array[Any], values: ctypes.Array[Any], n: int, flags: int
