@@ -620,16 +620,11 @@ class Agent:
                                 csids: frozenset[tuple[str, int]] | None = None) -> int:
         """Delete ``host``'s sessions (those with one of ``csids``, if given) here and in
         every follower; how many."""
-        mine = self._purge(host, self._with_csids(csids))
         here: int
         there: list[Any]
-        here, there = await asyncio.gather(mine, self._tell("purge", host, csids))
+        here, there = await asyncio.gather(self._purge(host, csids),
+                                           self._tell("purge", host, csids))
         return here + sum(int(n) for n in there)
-
-    def _with_csids(self, csids: frozenset[tuple[str, int]] | None) -> list[int] | None:
-        if csids is None:
-            return None
-        return [s.local_seid for s in self.sessions.values() if s.fq_csids & csids]
 
     async def follow(self, op: str, args: tuple[Any, ...]) -> Any:
         """A follower: do what the lead says (see control/shards.py)."""
@@ -642,20 +637,23 @@ class Agent:
             return None
         if op == "purge":
             host, csids = args
-            return await self._purge(host, self._with_csids(csids))
+            return await self._purge(host, csids)
         raise ValueError(f"unknown control request {op!r}")
 
-    async def _purge(self, host: str, seids: Iterable[int] | None = None) -> int:
-        """Delete sessions of ``host`` (all, or those in ``seids``); returns how many.
+    async def _purge(self, host: str, csids: frozenset[tuple[str, int]] | None = None) -> int:
+        """Delete the sessions of ``host`` (all, or those with one of ``csids``); how many.
 
-        Each deletion queues behind the session's requests in progress; purging all of a
-        host's sessions also covers establishments still being applied (their SEID is busy
-        but not in the session table yet)."""
-        wanted = set(seids) if seids is not None else None
+        Each deletion queues behind the session's requests in progress. Establishments still
+        being applied (their SEID is busy but not in the session table yet) are covered:
+        purging all of a host's sessions queues behind them too; a purge by FQ-CSID first
+        waits for them, then matches their FQ-CSIDs with the others'."""
+        pending = [seid for seid in self._busy if seid not in self.sessions]
+        if csids is not None:
+            await self._settled(pending)
         victims = [s.local_seid for s in self.sessions.values()
-                   if s.peer == host and (wanted is None or s.local_seid in wanted)]
-        if wanted is None:
-            victims += [seid for seid in self._busy if seid not in self.sessions]
+                   if s.peer == host and (csids is None or s.fq_csids & csids)]
+        if csids is None:
+            victims += pending
         loop = asyncio.get_running_loop()
         futures: list[asyncio.Future[bool]] = []
         for seid in victims:
@@ -664,6 +662,21 @@ class Agent:
             self._exclusive(seid, functools.partial(self._delete, seid, None, future, host))
         results = await asyncio.gather(*futures, return_exceptions=True)
         return sum(1 for r in results if r is True)
+
+    async def _settled(self, seids: Iterable[int]) -> None:
+        """Wait until the requests in progress (and queued) on ``seids`` are done."""
+        loop = asyncio.get_running_loop()
+        futures: list[asyncio.Future[None]] = []
+        for seid in seids:
+            future: asyncio.Future[None] = loop.create_future()
+            futures.append(future)
+
+            def job(seid: int = seid, future: asyncio.Future[None] = future) -> None:
+                future.set_result(None)
+                self._release(seid)
+
+            self._exclusive(seid, job)
+        await asyncio.gather(*futures)
 
     # ------------------------------------------------------------------ sessions
 

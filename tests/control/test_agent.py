@@ -749,6 +749,36 @@ def test_purge_waits_for_requests_in_progress() -> None:
     run(body)
 
 
+def test_session_set_deletion_waits_for_establishments_in_progress() -> None:
+    """Establishments with FQ-CSIDs and a Session Set Deletion for one of them, handled in
+    one loop turn: the set deletion waits for the establishments still being applied, then
+    deletes those whose FQ-CSID matches, and only those."""
+    async def body() -> None:
+        async with running(config()) as (agent, smf, maps):
+            await smf.associate()
+            peer = smf.sock.sockname[:2]
+            for i in range(6):
+                r = shapes.open5gs_establishment(shapes.UE + 120 + i)
+                req = SessionEstablishmentRequest(
+                    500 + i, SMF_NODE, FSeid(0xA000 + i, ipv4=LOOP), r.create_pdr,
+                    r.create_far, create_urr=r.create_urr, create_qer=r.create_qer,
+                    fq_csid=(FqCsid(LOOP, (10 + i % 2,)),), seid=0)
+                agent.node.receive_datagram(encode_message(req), peer, agent.clock())
+            ssd = SessionSetDeletionRequest(600, SMF_NODE, fq_csid=(FqCsid(LOOP, (10,)),))
+            agent.node.receive_datagram(encode_message(ssd), peer, agent.clock())
+            assert not agent.sessions  # nothing applied yet: all in one turn
+            await agent._after_node()
+            answers = [await smf.recv() for _ in range(7)]
+            assert sum(isinstance(a, SessionEstablishmentResponse) and
+                       a.cause is Cause.REQUEST_ACCEPTED for a in answers) == 6
+            done = [a for a in answers if isinstance(a, SessionSetDeletionResponse)]
+            assert done and done[0].cause is Cause.REQUEST_ACCEPTED
+            assert sorted(s.remote_seid for s in agent.sessions.values()) == \
+                [0xA001, 0xA003, 0xA005]
+            assert len(maps.maps[MapName.DOWNLINK_PDRS_V4]) == 3
+    run(body)
+
+
 def test_a_failing_datagram_does_not_stop_the_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:
     """A bug while handling one datagram is logged; the next datagram is still answered
     (session requests are handled on the receive loop itself, so this guards it)."""
