@@ -104,6 +104,7 @@ _SESSION_REQUESTS = (SessionEstablishmentRequest, SessionModificationRequest,
 
 # What the fast path and this agent really do (TS 29.244 8.2.25):
 # FTUP: F-TEID allocation; UEIP: UE IP allocation; EMPU: End Marker on SNDEM.
+HELD_MAX = 4096  # session requests held per host while its association is set up (_hold)
 UP_FEATURES = UpFeatures.FTUP | UpFeatures.UEIP | UpFeatures.EMPU
 
 _NTP_OFFSET = 2208988800  # seconds from 1900-01-01 to 1970-01-01
@@ -231,6 +232,9 @@ class Agent:
         self._rearm_soon = False  # a _rearm() is scheduled for the end of this loop turn
         self._armed: float | None = None  # the deadline the timer loop sleeps until
         self._pending_setup: set[Address] = set()
+        # Session requests from a host whose UPF-initiated Association Setup is under way,
+        # held until it is settled (see _hold).
+        self._held: dict[str, list[RequestReceived]] = {}
         self._n4: ipaddress.IPv4Address | None = None  # our F-SEID address, once known
         self._establishment_accepted: EstablishmentAccepted | None = None
         self._since_freeze = 0  # session changes since the last gc.freeze()
@@ -418,16 +422,20 @@ class Agent:
 
     def _dispatch(self, event: Event) -> None:
         if isinstance(event, RequestReceived) and event.message.is_session and \
-                isinstance(event.message, _SESSION_REQUESTS) and \
-                event.peer[0] in self.associations:
-            self._session_request(event)  # no task: see "sessions" below
-        elif isinstance(event, RequestReceived | InvalidRequest):
+                isinstance(event.message, _SESSION_REQUESTS):
+            if event.peer[0] in self.associations:
+                self._session_request(event)  # no task: see "sessions" below
+                return
+            if self._hold(event):
+                return
+        if isinstance(event, RequestReceived | InvalidRequest):
             self._spawn(self._answer(event))
         elif isinstance(event, ResponseReceived):
             self._on_response(event.peer, event.request, event.response)
         elif isinstance(event, RequestTimedOut | InvalidResponse):
             if isinstance(event.request, AssociationSetupRequest):
                 self._pending_setup.discard(event.peer)
+                self._spawn(self._setup_settled(event.peer[0]))
                 self._spawn(self._associate(event.peer, delay=self.config.association_retry))
         elif isinstance(event, PeerFailed):
             self._spawn(self._peer_lost(event.peer, self.config.on_peer_failure, "failed"))
@@ -546,6 +554,7 @@ class Agent:
                 self.node.remove_peer(known.addr)
             self.node.add_peer(peer, self.clock(), stamp)
         log.info("PFCP association with %s (node %s) up", peer, node_id.value)
+        self._release_held(peer[0])
 
     async def _association_release(self, peer: Address) -> Message:
         assoc = self.associations.pop(peer[0], None)
@@ -553,6 +562,7 @@ class Agent:
             return AssociationReleaseResponse(0, self._node_id,
                                               Cause.NO_ESTABLISHED_PFCP_ASSOCIATION)
         self.node.remove_peer(assoc.addr)
+        self._release_held(peer[0])
         await self._tell("drop", peer[0])
         await self._purge_everywhere(peer[0])
         log.info("PFCP association with %s released", peer)
@@ -565,6 +575,8 @@ class Agent:
         if peer[0] in self.associations or peer in self._pending_setup:
             return
         self._pending_setup.add(peer)
+        self._held.setdefault(peer[0], [])
+        await self._tell("pending", peer[0])  # the SMF may send sessions right after answering
         request = AssociationSetupRequest(
             0, self._node_id, self.recovery_time_stamp,
             up_function_features=UP_FEATURES,
@@ -586,7 +598,34 @@ class Agent:
         else:
             log.warning("association setup with %s refused: %s", peer,
                         getattr(response, "cause", response))
+            self._spawn(self._setup_settled(peer[0]))
             self._spawn(self._associate(peer, delay=self.config.association_retry))
+
+    # Between sending a UPF-initiated Association Setup Request and handling its response,
+    # the SMF may already hold the association up and send session requests; with N4
+    # workers they can reach a follower before the lead has even read the response. They
+    # are held (up to HELD_MAX per host) and handled once the association is up, or answered
+    # No established PFCP Association if the setup fails.
+
+    def _hold(self, event: RequestReceived) -> bool:
+        """Hold a session request of a host whose association is being set up."""
+        held = self._held.get(event.peer[0])
+        if held is None or len(held) >= HELD_MAX:
+            return False
+        held.append(event)
+        return True
+
+    def _release_held(self, host: str) -> None:
+        """The host's association is up (or gone, or its setup failed): handle what was
+        held for it (session requests, or No established PFCP Association)."""
+        for event in self._held.pop(host, ()):
+            self._dispatch(event)
+
+    async def _setup_settled(self, host: str) -> None:
+        """A UPF-initiated setup failed: answer what was held, here and in every follower."""
+        if host not in self.associations:
+            self._release_held(host)
+        await self._tell("settled", host)
 
     async def _peer_lost(self, peer: Address, policy: PeerLossPolicy, what: str) -> None:
         sessions = [s for s in self.sessions.values() if s.peer == peer[0]]
@@ -596,6 +635,7 @@ class Agent:
             assoc = self.associations.pop(peer[0], None)
             if assoc is not None:
                 self.node.remove_peer(assoc.addr)
+            self._release_held(peer[0])
             await self._tell("drop", peer[0])
             if peer in [tuple(p) for p in self.config.smf_peers]:
                 self._spawn(self._associate(peer, delay=self.config.association_retry))
@@ -631,9 +671,18 @@ class Agent:
         if op == "up":
             host, addr, node_id, stamp = args
             self.associations[host] = Association(NodeId(node_id), tuple(addr), stamp)
+            self._release_held(host)
+            return None
+        if op == "pending":
+            self._held.setdefault(args[0], [])
+            return None
+        if op == "settled":
+            if args[0] not in self.associations:
+                self._release_held(args[0])
             return None
         if op == "drop":
             self.associations.pop(args[0], None)
+            self._release_held(args[0])
             return None
         if op == "purge":
             host, csids = args

@@ -23,6 +23,8 @@ from control.steer import reuseport_sockets, worker_for
 from pfcp import (
     AssociationReleaseRequest,
     AssociationReleaseResponse,
+    AssociationSetupRequest,
+    AssociationSetupResponse,
     Cause,
     FqCsid,
     FSeid,
@@ -34,6 +36,8 @@ from pfcp import (
     SessionModificationResponse,
     SessionSetDeletionRequest,
     SessionSetDeletionResponse,
+    decode_message,
+    encode_message,
 )
 from tests.control import shapes
 from tests.control.test_agent import LOOP, SMF_NODE, Smf, config, run
@@ -211,4 +215,51 @@ def test_channel_reports_a_follower_failure_and_a_closed_peer() -> None:
         with pytest.raises(ChannelClosed):
             await lead.call("z")
         lead.close()
+    run(body)
+
+
+@pytest.mark.parametrize("accept", [True, False])
+def test_sessions_sent_before_a_upf_initiated_setup_is_answered(accept: bool) -> None:
+    """The UPF sets up the association (smf_peers); the SMF sends session requests before
+    it answers, some steered to a follower. The workers hold them: once the setup is
+    accepted they are handled (accepted); if it is refused, they get No established PFCP
+    Association. (A follower without this answered 72 at once.)"""
+    async def body() -> None:
+        sock = await asyncio_dgram.bind(("127.0.0.1", 0))
+        cfg = config(smf_peers=(("127.0.0.1", sock.sockname[1]),), smf_allow=())
+        try:
+            async with workers(2, cfg) as (agents, _smf, maps):
+                data, upf = await asyncio.wait_for(sock.recv(), 2.0)
+                setup = decode_message(data)
+                assert isinstance(setup, AssociationSetupRequest)
+                sequences = [7000 + i for i in range(6)]
+                requests = []
+                for i, seq in enumerate(sequences):
+                    r = shapes.open5gs_establishment(shapes.UE + 200 + i)
+                    requests.append(encode_message(SessionEstablishmentRequest(
+                        seq, SMF_NODE, FSeid(0x7000 + i, ipv4=LOOP), r.create_pdr,
+                        r.create_far, create_qer=r.create_qer, create_urr=r.create_urr,
+                        seid=0)))
+                assert {worker_for(d, 2) for d in requests} == {0, 1}  # both workers
+                for d in requests:
+                    await sock.send(d, upf)
+                await asyncio.sleep(0.1)  # they reach the workers before the answer
+                cause = Cause.REQUEST_ACCEPTED if accept else Cause.REQUEST_REJECTED
+                await sock.send(encode_message(AssociationSetupResponse(
+                    setup.sequence, SMF_NODE, cause, 1)), upf)
+                answers: dict[int, Cause] = {}
+                while len(answers) < len(sequences):
+                    data, _ = await asyncio.wait_for(sock.recv(), 2.0)
+                    m = decode_message(data)
+                    if isinstance(m, SessionEstablishmentResponse):
+                        answers[m.sequence] = m.cause
+                want = (Cause.REQUEST_ACCEPTED if accept
+                        else Cause.NO_ESTABLISHED_PFCP_ASSOCIATION)
+                assert answers == {s: want for s in sequences}
+                assert sum(len(a.sessions) for a in agents) == (len(sequences) if accept else 0)
+                assert all(not a._held for a in agents)
+                if not accept:
+                    assert all(not v for v in maps.snapshot().values())
+        finally:
+            sock.close()
     run(body)
