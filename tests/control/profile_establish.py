@@ -6,8 +6,8 @@
 Open5GS-shaped requests (tests/control/shapes.py, one UE address each) are encoded up
 front; each stage then runs over all of them and its CPU time per session is printed:
 decode, node (receive_datagram less decode), compile (less render/diff), diff,
-apply (64 plans per combined write, as the CoalescingApplier does), response build,
-encode. ``agent`` is the whole path through the real Agent handlers on uvloop (no
+apply (64 plans per combined write, as the CoalescingApplier does), the response
+(packed from the agent's byte template), handing it to the node. ``agent`` is the whole path through the real Agent handlers on uvloop (no
 sockets: datagrams go into the node 32 per loop turn, as uvloop delivers them, and its
 output is drained), ``agent_mod`` and
 ``agent_del`` the same for a Modification (gNB FAR update) and a Deletion.
@@ -41,12 +41,11 @@ from control.apply import MapWriter, apply_plan, combine
 from control.config import AgentConfig
 from control.memory import MemoryMaps
 from control.render import diff
-from control.responses import created_pdr
+from control.responses import EstablishmentAccepted
 from control.session import Session
 from pfcp import (
     Cause,
     FSeid,
-    Message,
     NodeId,
     SessionDeletionRequest,
     SessionEstablishmentRequest,
@@ -174,20 +173,20 @@ def run_stages(n: int, kind: str, st: Stages) -> None:
             for t in txns[i:i + WINDOW]:
                 t.commit()
 
-    responses: list[Message] = []
+    # As the agent answers: the accepted response packed from its byte template
+    # (control/responses.py), handed to the node as octets.
+    accepted = EstablishmentAccepted(NodeId(SMF), SMF)
+    responses: list[bytes] = []
     with st.stage("response", n):
         for ev, r in zip(events, results, strict=True):
             msg = ev.message
             assert isinstance(msg, SessionEstablishmentRequest)
             assert r.session is not None
-            responses.append(SessionEstablishmentResponse(
-                0, NodeId(SMF), Cause.REQUEST_ACCEPTED,
-                up_f_seid=FSeid(r.session.local_seid, ipv4=SMF),
-                created_pdr=tuple(created_pdr(c) for c in r.created if c.f_teid or c.ue_v4),
-                seid=msg.cp_f_seid.seid))
-    with st.stage("node_send+encode", n):
+            responses.append(accepted.encode(ev.header.sequence, msg.cp_f_seid.seid,
+                                             r.session.local_seid, r.created))
+    with st.stage("node_send", n):
         for ev, resp in zip(events, responses, strict=True):
-            node.send_response(ev, resp, 1.0)
+            node.send_encoded_response(ev, resp, 1.0)
     node.datagrams_to_send(1.0)
 
 

@@ -436,11 +436,8 @@ def test_burst_of_establishments_shares_batched_writes() -> None:
             n = 8
             burst = []
             for i in range(n):
-                r = shapes.open5gs_establishment(shapes.UE + 10 + i)
                 smf.seq += 1
-                burst.append(encode_message(SessionEstablishmentRequest(
-                    smf.seq, SMF_NODE, FSeid(0x100 + i, ipv4=LOOP), r.create_pdr,
-                    r.create_far, create_urr=r.create_urr, create_qer=r.create_qer, seid=0)))
+                burst.append(encode_message(establishment_of(10 + i, smf.seq, 0x100 + i)))
             # The last request twice: the copy arrives while the first is being handled.
             burst.append(burst[-1])
             # Send from the SMF's socket without yielding, so that the whole burst is
@@ -640,11 +637,8 @@ def test_a_burst_is_handled_in_one_wakeup_and_a_bad_datagram_loses_nothing(
             n = 12
             burst = [b"bug"]
             for i in range(n):
-                r = shapes.open5gs_establishment(shapes.UE + 40 + i)
                 smf.seq += 1
-                burst.append(encode_message(SessionEstablishmentRequest(
-                    smf.seq, SMF_NODE, FSeid(0x300 + i, ipv4=LOOP), r.create_pdr,
-                    r.create_far, create_urr=r.create_urr, create_qer=r.create_qer, seid=0)))
+                burst.append(encode_message(establishment_of(40 + i, smf.seq, 0x300 + i)))
             raw = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             raw.bind(("127.0.0.1", 0))
             for data in burst:  # all queued before the agent runs again
@@ -718,6 +712,22 @@ def test_handler_bug_answers_system_failure_and_frees_the_session_id(
     run(body)
 
 
+def establishment_of(ue: int, sequence: int, cp_seid: int, csid: int | None = None
+                     ) -> SessionEstablishmentRequest:
+    """An Open5GS-shaped establishment for UE address shapes.UE + ``ue``."""
+    r = shapes.open5gs_establishment(shapes.UE + ue)
+    return SessionEstablishmentRequest(
+        sequence, SMF_NODE, FSeid(cp_seid, ipv4=LOOP), r.create_pdr, r.create_far,
+        create_urr=r.create_urr, create_qer=r.create_qer,
+        fq_csid=(FqCsid(LOOP, (csid,)),) if csid is not None else (), seid=0)
+
+
+def _receive(agent: Agent, peer: tuple[str, int], message: Message) -> None:
+    """Hand a message to the agent's node, as the receive loop does, without running the
+    loop: what is received this way is handled in one loop turn."""
+    agent.node.receive_datagram(encode_message(message), peer, agent.clock())
+
+
 def test_purge_waits_for_requests_in_progress() -> None:
     """Establishments and an Association Release handled in one loop turn (as uvloop
     delivers a burst): the purge also covers the establishments still being applied,
@@ -727,11 +737,7 @@ def test_purge_waits_for_requests_in_progress() -> None:
             await smf.associate()
             peer = smf.sock.sockname[:2]
             for i in range(8):
-                r = shapes.open5gs_establishment(shapes.UE + 100 + i)
-                req = SessionEstablishmentRequest(
-                    300 + i, SMF_NODE, FSeid(0x9000 + i, ipv4=LOOP), r.create_pdr,
-                    r.create_far, create_urr=r.create_urr, create_qer=r.create_qer, seid=0)
-                agent.node.receive_datagram(encode_message(req), peer, agent.clock())
+                _receive(agent, peer, establishment_of(100 + i, 300 + i, 0x9000 + i))
             release = AssociationReleaseRequest(400, SMF_NODE)
             agent.node.receive_datagram(encode_message(release), peer, agent.clock())
             assert not agent.sessions  # nothing applied yet: all in one turn
@@ -758,14 +764,10 @@ def test_session_set_deletion_waits_for_establishments_in_progress() -> None:
             await smf.associate()
             peer = smf.sock.sockname[:2]
             for i in range(6):
-                r = shapes.open5gs_establishment(shapes.UE + 120 + i)
-                req = SessionEstablishmentRequest(
-                    500 + i, SMF_NODE, FSeid(0xA000 + i, ipv4=LOOP), r.create_pdr,
-                    r.create_far, create_urr=r.create_urr, create_qer=r.create_qer,
-                    fq_csid=(FqCsid(LOOP, (10 + i % 2,)),), seid=0)
-                agent.node.receive_datagram(encode_message(req), peer, agent.clock())
-            ssd = SessionSetDeletionRequest(600, SMF_NODE, fq_csid=(FqCsid(LOOP, (10,)),))
-            agent.node.receive_datagram(encode_message(ssd), peer, agent.clock())
+                _receive(agent, peer, establishment_of(120 + i, 500 + i, 0xA000 + i,
+                                                       csid=10 + i % 2))
+            _receive(agent, peer,
+                     SessionSetDeletionRequest(600, SMF_NODE, fq_csid=(FqCsid(LOOP, (10,)),)))
             assert not agent.sessions  # nothing applied yet: all in one turn
             await agent._after_node()
             answers = [await smf.recv() for _ in range(7)]

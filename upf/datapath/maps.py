@@ -137,34 +137,16 @@ class Map(Generic[K, V]):
         self, keys: ctypes.Array[Any], values: ctypes.Array[Any], n: int, flags: int = BPF_ANY
     ) -> None:
         """Write keys[:n] -> values[:n] in one BPF_MAP_UPDATE_BATCH (or a loop if refused).
-        With ``flags`` (BPF_NOEXIST, BPF_EXIST) one write per pair: the batch call takes no
-        per-element flags but BPF_F_LOCK (EINVAL)."""
-        if n <= 0:
-            return
-        if self._batch_ok and flags == BPF_ANY:
-            try:
-                libbpf.map_update_batch(self.fd, keys, values, n, flags)
-                return
-            except BpfError as e:
-                if e.errno not in _NO_BATCH or e.done:
-                    raise
-                self._batch_ok = False
-        self._update_each(keys, values, n, flags)
+        With ``flags`` (BPF_NOEXIST, BPF_EXIST) one write per pair (see _batched)."""
+        if n > 0 and not self._batched(keys, values, n, flags):
+            self._update_each(keys, values, n, flags)
 
     def update_raw(self, keys: bytes, values: bytes, n: int, flags: int = BPF_ANY) -> None:
         """update_arrays() from packed bytes: n keys, then n values as the map holds them
         (for a per-CPU map, each value once per possible CPU at the stride). With ``flags``,
         one write per pair, as update_arrays."""
-        if n <= 0:
+        if n <= 0 or self._batched(keys, values, n, flags):
             return
-        if self._batch_ok and flags == BPF_ANY:
-            try:
-                libbpf.map_update_batch(self.fd, keys, values, n, flags)
-                return
-            except BpfError as e:
-                if e.errno not in _NO_BATCH or e.done:
-                    raise
-                self._batch_ok = False
         ks, vs = ctypes.sizeof(self._kt), len(values) // n
         for i in range(n):
             try:
@@ -173,6 +155,21 @@ class Map(Generic[K, V]):
             except BpfError as e:
                 e.done = i  # as the batch call tells it
                 raise
+
+    def _batched(self, keys: Any, values: Any, n: int, flags: int) -> bool:
+        """Write the n pairs with one BPF_MAP_UPDATE_BATCH if this map takes batches and no
+        per-element flags are asked for (the batch call takes none but BPF_F_LOCK: EINVAL);
+        False: the caller writes them one by one."""
+        if not self._batch_ok or flags != BPF_ANY:
+            return False
+        try:
+            libbpf.map_update_batch(self.fd, keys, values, n, flags)
+            return True
+        except BpfError as e:
+            if e.errno not in _NO_BATCH or e.done:
+                raise
+            self._batch_ok = False
+            return False
 
     def _update_each(
         self, keys: ctypes.Array[Any], values: ctypes.Array[Any], n: int, flags: int
@@ -223,31 +220,9 @@ class Map(Generic[K, V]):
 
     def delete_batch(self, keys: Sequence[K]) -> int:
         """Delete keys with BPF_MAP_DELETE_BATCH; absent keys are skipped. Returns the count deleted."""
-        n = len(keys)
-        if n == 0:
+        if not keys:
             return 0
-        arr = _pack(self._kt, [self._key(k) for k in keys])
-        ks = ctypes.sizeof(self._kt)
-        deleted = 0
-        start = 0
-        while start < n and self._batch_ok:
-            view = (self._kt * (n - start)).from_buffer(arr, start * ks)
-            try:
-                deleted += libbpf.map_delete_batch(self.fd, view, n - start)
-                return deleted
-            except BpfError as e:
-                done = e.done or 0
-                if e.errno == errno.ENOENT:
-                    deleted += done
-                    start += done + 1  # skip the absent key, go on
-                    continue
-                if e.errno in _NO_BATCH and not done:
-                    self._batch_ok = False
-                    break
-                raise
-        for i in range(start, n):
-            deleted += self.delete(arr[i])
-        return deleted
+        return self.delete_raw(b"".join(bytes(self._key(k)) for k in keys), len(keys))
 
     # -- iteration -------------------------------------------------------
 
@@ -438,29 +413,6 @@ class PerCpuMap(Map[K, V]):
             buf = self._to_value_buf(v)
             ctypes.memmove(ctypes.byref(arr, i * per), buf, per)
         return arr
-
-    def update_raw(self, keys: bytes, values: bytes, n: int, flags: int = BPF_ANY) -> None:
-        """update_arrays() from packed bytes: n keys, then n values as the map holds them
-        (for a per-CPU map, each value once per possible CPU at the stride). With ``flags``,
-        one write per pair, as update_arrays."""
-        if n <= 0:
-            return
-        if self._batch_ok and flags == BPF_ANY:
-            try:
-                libbpf.map_update_batch(self.fd, keys, values, n, flags)
-                return
-            except BpfError as e:
-                if e.errno not in _NO_BATCH or e.done:
-                    raise
-                self._batch_ok = False
-        ks, vs = ctypes.sizeof(self._kt), len(values) // n
-        for i in range(n):
-            try:
-                libbpf.map_update_elem(self.fd, keys[i * ks:(i + 1) * ks],
-                                       values[i * vs:(i + 1) * vs], flags)
-            except BpfError as e:
-                e.done = i  # as the batch call tells it
-                raise
 
     def _update_each(
         self, keys: ctypes.Array[Any], values: ctypes.Array[Any], n: int, flags: int
