@@ -721,7 +721,8 @@ class Agent:
             futures.append(future)
 
             def job(seid: int = seid, future: asyncio.Future[None] = future) -> None:
-                future.set_result(None)
+                if not future.done():  # (cancelled if the purge was)
+                    future.set_result(None)
                 self._release(seid)
 
             self._exclusive(seid, job)
@@ -742,8 +743,9 @@ class Agent:
         reference counting when deleted, frozen or not; the collection first ensures no
         cyclic garbage is frozen.
 
-        With automatic collection off, every object made since the last freeze is in the
-        youngest generation, so collecting that one walks the same objects as a full
+        With automatic collection off (and nothing else in the process collecting), every
+        object made since the last freeze is in the youngest generation, so collecting that
+        one walks the same objects as a full
         collection, without the full one's extra work (it also empties the interpreter's
         free lists, which then have to be refilled). ``full``: the periodic collection; the
         first one is full too, as it also sees what was made before the agent took over."""

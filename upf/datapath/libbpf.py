@@ -19,10 +19,11 @@ API in one screen (for packet tests and the loader):
         map_get_next_key(fd, key_or_None, next_key_out) -> bool
         map_update_batch(fd, keys, values, count, elem_flags=0) -> int
         map_delete_batch(fd, keys, count) -> int
-    (the two batch calls also take packed ``bytes``, read in place: no ctypes array made)
         map_lookup_batch(fd, in_batch, out_batch, keys, values, count) -> (n, done)
         obj_pin(fd, path); obj_get(path) -> fd; map_info(fd) -> MapInfo
         num_possible_cpus(); percpu_value_size(size)
+    map_update_elem and the two write batches also take packed ``bytes`` for their input
+    keys and values, read in place (no ctypes array made).
 
 Errors: every failure raises BpfError(op, errno[, detail]); MapFullError is the
 subclass for E2BIG/ENOSPC/ENOMEM from an update, LoadError the one for
