@@ -177,6 +177,7 @@ class AgentStats:
     gtpu_error_indications: int = 0
     gtpu_end_markers: int = 0
     gtpu_other: int = 0
+    socket_errors: int = 0  # reported by asyncio-dgram (ICMP errors, failed sends)
     by_cause: dict[str, int] = field(default_factory=dict)
 
 
@@ -327,7 +328,7 @@ class Agent:
         if queue is None or errors is None:  # (another asyncio-dgram: one recv() each)
             queue = errors = None
         while True:
-            data, addr = await sock.recv()
+            data, addr = await self._next_datagram(sock)
             while True:
                 try:
                     self.node.receive_datagram(data, socket_address(addr), self.clock())
@@ -341,6 +342,20 @@ class Agent:
                     queue.put_nowait((more, addr))
                     break
                 data = more
+
+    async def _next_datagram(self, sock: asyncio_dgram.aio.DatagramStream
+                             ) -> tuple[bytes, Any]:
+        """The next datagram on ``sock``. asyncio-dgram raises a socket error it was told
+        of (an ICMP error, a send that failed) from the next recv(): it is logged and
+        counted, and receiving goes on; it must not stop the endpoint. Closing (stop())
+        still raises TransportClosed."""
+        while True:
+            try:
+                data, addr = await sock.recv()
+                return data, addr
+            except OSError as exc:
+                self.stats.socket_errors += 1
+                log.warning("socket error on %s: %s", sock.sockname, exc)
 
     async def _timer_loop(self) -> None:
         while True:
@@ -404,7 +419,7 @@ class Agent:
     async def _gtpu_loop(self) -> None:
         assert self._gtpu is not None
         while True:
-            data, raw_addr = await self._gtpu.recv()
+            data, raw_addr = await self._next_datagram(self._gtpu)
             addr = socket_address(raw_addr)
             sig = parse_signal(data)
             if sig is None:

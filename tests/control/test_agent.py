@@ -429,6 +429,55 @@ def test_gtpu_signalling_counted() -> None:
     run(body)
 
 
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_a_socket_error_does_not_stop_receiving(loop: str) -> None:
+    """asyncio-dgram raises a socket error it was told of (an ICMP error, a failed send)
+    from the next recv(): the N4 and GTP-U endpoints log and count it, and go on."""
+    import uvloop
+
+    async def body() -> None:
+        cfg = config(gtpu_listen=("127.0.0.1", 0))
+        async with running(cfg) as (agent, smf, _maps):
+            assert agent._sock is not None and agent._gtpu is not None
+            agent._sock._excq.put_nowait(ConnectionRefusedError(111, "refused"))
+            agent._gtpu._excq.put_nowait(OSError(101, "unreachable"))
+            # Both loops wait in recv(): wake them with a datagram each.
+            assert (await smf.associate()).cause is Cause.REQUEST_ACCEPTED
+            gtpu = await asyncio_dgram.connect(agent.gtpu_address)
+            try:
+                await gtpu.send(b"junk")
+                for _ in range(50):
+                    if agent.stats.gtpu_other:
+                        break
+                    await asyncio.sleep(0.02)
+            finally:
+                gtpu.close()
+            # The error is raised by the recv() after the one that was waiting.
+            est = await smf.establish()
+            assert est.cause is Cause.REQUEST_ACCEPTED
+            await gtpu_again(agent)
+            assert agent.stats.socket_errors == 2
+            assert agent.stats.gtpu_other == 2
+    if loop == "uvloop":
+        uvloop.run(asyncio.wait_for(body(), 20))
+    else:
+        run(body)
+
+
+async def gtpu_again(agent: Agent) -> None:
+    assert agent.gtpu_address is not None
+    sock = await asyncio_dgram.connect(agent.gtpu_address)
+    try:
+        before = agent.stats.gtpu_other
+        await sock.send(b"junk")
+        for _ in range(50):
+            if agent.stats.gtpu_other > before:
+                return
+            await asyncio.sleep(0.02)
+    finally:
+        sock.close()
+
+
 def test_burst_of_establishments_shares_batched_writes() -> None:
     async def body() -> None:
         async with running(config()) as (agent, smf, maps):
