@@ -366,8 +366,11 @@ class Agent:
                 async with asyncio.timeout(timeout):
                     await self._wake.wait()
             self._wake.clear()
-            self.node.handle_timer(self.clock())
-            await self._after_node(wake_timer=False)
+            try:
+                self.node.handle_timer(self.clock())
+                await self._after_node(wake_timer=False)
+            except Exception:  # a bug must not stop retransmissions and heartbeats
+                log.exception("handling the PFCP timers failed")
 
     async def _after_node(self, *, wake_timer: bool = True) -> None:
         while (event := self.node.next_event()) is not None:

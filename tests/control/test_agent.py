@@ -478,6 +478,34 @@ async def gtpu_again(agent: Agent) -> None:
         sock.close()
 
 
+def test_a_failing_timer_does_not_stop_heartbeats(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bug while handling the node's timers is logged; the timer loop goes on, so the
+    heartbeats to an associated SMF still go out."""
+    async def body() -> None:
+        async with running(config(heartbeat_interval=0.2)) as (agent, smf, _maps):
+            real = agent.node.handle_timer
+            calls: list[int] = []
+
+            def flaky(now: float) -> None:
+                calls.append(1)
+                if len(calls) == 1:
+                    raise RuntimeError("bug")
+                real(now)
+
+            monkeypatch.setattr(agent.node, "handle_timer", flaky)
+            assert (await smf.associate()).cause is Cause.REQUEST_ACCEPTED
+            agent._wake.set()  # run the timers now: the first run fails
+            for _ in range(3):
+                data, _ = await asyncio.wait_for(smf.sock.recv(), TIMEOUT)
+                hb = decode_message(data)
+                if isinstance(hb, HeartbeatRequest):
+                    break
+            else:
+                raise AssertionError("no heartbeat after the failed timer run")
+            assert len(calls) >= 2
+    run(body)
+
+
 def test_burst_of_establishments_shares_batched_writes() -> None:
     async def body() -> None:
         async with running(config()) as (agent, smf, maps):
