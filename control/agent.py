@@ -575,16 +575,22 @@ class Agent:
         self._release_held(peer[0])
 
     async def _association_release(self, peer: Address) -> Message:
-        assoc = self.associations.pop(peer[0], None)
-        if assoc is None:
+        if peer[0] not in self.associations:
             return AssociationReleaseResponse(0, self._node_id,
                                               Cause.NO_ESTABLISHED_PFCP_ASSOCIATION)
-        self.node.remove_peer(assoc.addr)
-        self._release_held(peer[0])
-        await self._tell("drop", peer[0])
+        await self._drop_association(peer[0])
         await self._purge_everywhere(peer[0])
         log.info("PFCP association with %s released", peer)
         return AssociationReleaseResponse(0, self._node_id, Cause.REQUEST_ACCEPTED)
+
+    async def _drop_association(self, host: str) -> None:
+        """Forget ``host``'s association here and in every follower; what was held for it
+        is answered No established PFCP Association."""
+        assoc = self.associations.pop(host, None)
+        if assoc is not None:
+            self.node.remove_peer(assoc.addr)
+        self._release_held(host)
+        await self._tell("drop", host)
 
     async def _associate(self, peer: Address, delay: float = 0.0) -> None:
         """UPF-initiated Association Setup towards a configured SMF (retried on failure)."""
@@ -641,20 +647,21 @@ class Agent:
 
     async def _setup_settled(self, host: str) -> None:
         """A UPF-initiated setup failed: answer what was held, here and in every follower."""
+        self._setup_failed(host)
+        await self._tell("settled", host)
+
+    def _setup_failed(self, host: str) -> None:
+        """Answer what was held for ``host``, unless its association came up meanwhile
+        (then it was handled when it did)."""
         if host not in self.associations:
             self._release_held(host)
-        await self._tell("settled", host)
 
     async def _peer_lost(self, peer: Address, policy: PeerLossPolicy, what: str) -> None:
         sessions = [s for s in self.sessions.values() if s.peer == peer[0]]
         log.warning("PFCP peer %s %s: %s its %d sessions", peer, what,
                     "purging" if policy is PeerLossPolicy.PURGE else "keeping", len(sessions))
         if what == "failed":
-            assoc = self.associations.pop(peer[0], None)
-            if assoc is not None:
-                self.node.remove_peer(assoc.addr)
-            self._release_held(peer[0])
-            await self._tell("drop", peer[0])
+            await self._drop_association(peer[0])
             if peer in [tuple(p) for p in self.config.smf_peers]:
                 self._spawn(self._associate(peer, delay=self.config.association_retry))
         if policy is PeerLossPolicy.PURGE:
@@ -695,8 +702,7 @@ class Agent:
             self._held.setdefault(args[0], [])
             return None
         if op == "settled":
-            if args[0] not in self.associations:
-                self._release_held(args[0])
+            self._setup_failed(args[0])
             return None
         if op == "drop":
             self.associations.pop(args[0], None)

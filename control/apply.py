@@ -108,9 +108,12 @@ _UNIQUE_KEYS = PDR_MAPS - ARRAY_MAPS
 
 
 def _write(writer: MapWriter, name: MapName, ops: Sequence[MapOp], touched: list[MapOp]) -> None:
+    updated: list[MapOp] = []
     keys: list[bytes] = []
     values: list[bytes] = []
     created: list[MapOp] = []  # new keys of a PDR hash map
+    new_keys: list[bytes] = []
+    new_values: list[bytes] = []
     deletes: list[MapOp] = []
     unique = name in _UNIQUE_KEYS
     for op in ops:
@@ -119,16 +122,18 @@ def _write(writer: MapWriter, name: MapName, ops: Sequence[MapOp], touched: list
             deletes.append(op)
         elif unique and op[3] is None:
             created.append(op)
+            new_keys.append(op[1])
+            new_values.append(value)
         else:
+            updated.append(op)
             keys.append(op[1])
             values.append(value)
-    if keys:
-        touched.extend(op for op in ops if op[2] is not None and not (unique and op[3] is None))
+    if updated:
+        touched.extend(updated)
         writer.update_batch(name, keys, values)
     if created:
         try:
-            writer.update_batch(name, [op[1] for op in created],
-                                [op[2] or b"" for op in created], new=True)
+            writer.update_batch(name, new_keys, new_values, new=True)
         except MapWriteError as exc:  # roll back only what was written: not a taken key
             touched.extend(created if exc.done is None else created[:exc.done])
             raise

@@ -443,19 +443,11 @@ def test_a_socket_error_does_not_stop_receiving(loop: str) -> None:
             agent._gtpu._excq.put_nowait(OSError(101, "unreachable"))
             # Both loops wait in recv(): wake them with a datagram each.
             assert (await smf.associate()).cause is Cause.REQUEST_ACCEPTED
-            gtpu = await asyncio_dgram.connect(agent.gtpu_address)
-            try:
-                await gtpu.send(b"junk")
-                for _ in range(50):
-                    if agent.stats.gtpu_other:
-                        break
-                    await asyncio.sleep(0.02)
-            finally:
-                gtpu.close()
+            await gtpu_junk(agent)
             # The error is raised by the recv() after the one that was waiting.
             est = await smf.establish()
             assert est.cause is Cause.REQUEST_ACCEPTED
-            await gtpu_again(agent)
+            await gtpu_junk(agent)
             assert agent.stats.socket_errors == 2
             assert agent.stats.gtpu_other == 2
     if loop == "uvloop":
@@ -464,7 +456,8 @@ def test_a_socket_error_does_not_stop_receiving(loop: str) -> None:
         run(body)
 
 
-async def gtpu_again(agent: Agent) -> None:
+async def gtpu_junk(agent: Agent) -> None:
+    """Send the agent's GTP-U socket a datagram it counts as other; wait until it has."""
     assert agent.gtpu_address is not None
     sock = await asyncio_dgram.connect(agent.gtpu_address)
     try:

@@ -16,6 +16,8 @@ import socket
 import struct
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
@@ -228,17 +230,24 @@ def drain(socks: list[socket.socket], expected: int) -> Counter[tuple[int, bytes
     return got
 
 
-def send_and_check(host: str, count: int, data: list[bytes]) -> None:
-    port = free_port(host)
+@contextmanager
+def group(host: str, port: int, count: int) -> Iterator[list[socket.socket]]:
+    """reuseport_sockets(host, port, count), every socket closed at the end."""
     socks = reuseport_sockets(host, port, count)
     try:
+        yield socks
+    finally:
+        for s in socks:
+            s.close()
+
+
+def send_and_check(host: str, count: int, data: list[bytes]) -> None:
+    port = free_port(host)
+    with group(host, port, count) as socks:
         with socket.socket(socks[0].family, socket.SOCK_DGRAM) as client:
             for d in data:
                 client.sendto(d, (host, port))
         got = drain(socks, len(data))
-    finally:
-        for s in socks:
-            s.close()
     want = Counter((worker_for(d, count), d) for d in data)
     wrong = [(d.hex(), worker_for(d, count), i) for (i, d) in got if i != worker_for(d, count)]
     assert not wrong, f"{len(wrong)} at the wrong worker (hex, want, got): {wrong[:5]}"
@@ -267,14 +276,10 @@ def test_kernel_steers_ipv6() -> None:
 @needs_root
 def test_sockets_share_one_port() -> None:
     port = free_port()
-    socks = reuseport_sockets("127.0.0.1", port, 4)
-    try:
+    with group("127.0.0.1", port, 4) as socks:
         assert [s.getsockname() for s in socks] == [("127.0.0.1", port)] * 4
         assert all(s.family == socket.AF_INET and not s.getblocking() for s in socks)
         assert all(s.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT) for s in socks)
-    finally:
-        for s in socks:
-            s.close()
 
 
 @pytest.mark.root
@@ -282,28 +287,20 @@ def test_sockets_share_one_port() -> None:
 def test_closing_a_socket_moves_the_last_into_its_slot() -> None:
     """Why the group must outlive its workers: the kernel's slot order is not kept on close."""
     port = free_port()
-    socks = reuseport_sockets("127.0.0.1", port, 4)
-    try:
+    with group("127.0.0.1", port, 4) as socks:
         socks[1].close()
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as client:
             client.sendto(session_msg(MODIFICATION, 1, 0), ("127.0.0.1", port))
         got = drain([socks[0], socks[2], socks[3]], 1)
         assert list(got) == [(2, session_msg(MODIFICATION, 1, 0))]  # SEID 1 now at socket 3
-    finally:
-        for s in socks:
-            s.close()
 
 
 @pytest.mark.root
 @needs_root
 def test_wildcard_addresses_pick_the_family() -> None:
     for host, family in (("0.0.0.0", socket.AF_INET), ("::", socket.AF_INET6)):
-        socks = reuseport_sockets(host, free_port(host), 2)
-        try:
+        with group(host, free_port(host), 2) as socks:
             assert [s.family for s in socks] == [family, family]
-        finally:
-            for s in socks:
-                s.close()
 
 
 def test_port_0_needs_a_single_worker() -> None:
