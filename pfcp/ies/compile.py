@@ -46,10 +46,10 @@ ORDER_FIELD = "_ie_order"
 # IEs whose values repeat across sessions: their decoded, immutable values are memoised by
 # their octets (a hit returns the very object an earlier decode built). Leaf IEs: the DNN, the
 # peer's Node ID, the usual QoS and thresholds... Grouped IEs that carry no per-session value:
-# the usual Create FAR towards the core, Create QER/URR/BAR, Remove and Query IEs by rule ID...
-# Per-session IEs (F-TEID, F-SEID, UE IP, Outer Header Creation and what holds them: PDI,
-# Create PDR, Update FAR) are not (PDI and Create PDR have a memo of their own that leaves
-# their per-session leaves out of the key: pfcp.ies.masked). Only successful decodes are
+# the usual Forwarding Parameters towards the core, Create QER/URR/BAR, Remove and Query IEs by
+# rule ID... Per-session IEs (F-TEID, F-SEID, UE IP, Outer Header Creation) are not; nor are
+# the grouped IEs that hold them (PDI, Create PDR, Create FAR, Update FAR), which have a memo
+# of their own that leaves their per-session leaves out of the key (pfcp.ies.masked). Only successful decodes are
 # stored (a decoder that raises stores nothing). Each memo is a dict from the IE's value
 # octets to the 1-tuple ``(decoded,)`` (a repeated IE's field takes it as is); it is cleared
 # when it holds MEMO_LIMIT entries, so a peer cannot make it grow without bound, and values
@@ -70,7 +70,6 @@ MEMO_TYPES = frozenset(
         IEType.REPORTING_TRIGGERS,
         IEType.FORWARDING_POLICY,
         # grouped
-        IEType.CREATE_FAR,
         IEType.FORWARDING_PARAMETERS,
         IEType.DUPLICATING_PARAMETERS,
         IEType.CREATE_URR,
@@ -327,7 +326,7 @@ def compile_spec(spec: Spec) -> tuple[Callable[..., Any], Callable[[Any, Writer]
             if e.fast is not None:
                 ns[f"_f{i}"] = e.fast
                 value = f"_f{i}(data, pos, vend)"
-            elif e.kind == K_GROUP and e.spec is not None:  # (Create PDR, PDI: pfcp.ies.masked)
+            elif e.kind == K_GROUP and e.spec is not None:  # (MASKED_TYPES: pfcp.ies.masked)
                 ns[f"_g{i}"] = group_decoder(e.ie_type, e.spec)
                 value = f"_g{i}(data, pos, vend, buf)"
             else:

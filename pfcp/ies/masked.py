@@ -1,25 +1,29 @@
-"""A memo for Create PDR and PDI (TS 29.244 7.5.2.2): grouped IEs that repeat from one session
-to the next but for a per-session leaf in the PDI.
+"""A memo for grouped IEs that repeat from one session to the next but for a per-session leaf:
+Create PDR and PDI (TS 29.244 7.5.2.2), Create FAR and Update FAR (7.5.2.3, 7.5.4.3).
 
-Real SMFs (Open5GS, free5GC, OAI) send the same PDRs for every session; what changes is the
-PDI's UE IP Address (the address the SMF assigned) and, from some SMFs, an F-TEID the SMF
-chose (not CHOOSE). The plain memo (pfcp.ies.compile.MEMOS) keys on all of an IE's octets, so
-these miss it every time. This memo keys on the octets with those leaves' values cut out (the
-"cuts": where the values lie, relative to the grouped IE's value, found by walking the TLVs
-after a successful decode). A hit takes the memoised object, decodes the cut-out values afresh
-with the leaf decoder a full decode runs (its errors raised the way the PDI's decoder raises
-them), and builds copies of the PDI (and Create PDR) with them in place.
+Real SMFs (Open5GS, free5GC, OAI) send the same rules for every session; what changes is the
+PDI's UE IP Address (the address the SMF assigned), from some SMFs an F-TEID the SMF chose (not
+CHOOSE), and the Outer Header Creation of a FAR towards the gNB or another UPF (its TEID and
+address: in an Update FAR at every handover, and in a Create FAR when the peer's tunnel is
+known at establishment, as on N9). The plain memo (pfcp.ies.compile.MEMOS) keys on all of an
+IE's octets, so these miss it every time. This memo keys on the octets with those leaves'
+values cut out (the "cuts": where the values lie, relative to the grouped IE's value, found by
+walking the TLVs after a successful decode). A hit takes the memoised object, decodes the
+cut-out values afresh with the leaf decoder a full decode runs (its errors raised the way the
+inner group's decoder raises them), and builds copies of the inner group (PDI, Forwarding
+Parameters, Update Forwarding Parameters) and of the IE holding it with them in place.
 
 Why a hit is what a full decode returns (or raises): an entry is found by the value's length,
 its cuts and its octets outside the cuts. The cuts are IE values only, never a type or length,
 so equal octets outside them mean the same IE headers at the same places: the same IEs, in
 the same order, each with the same octets but for the cut-out leaves. Leaf decoders are pure
-functions of an IE's octets; the cut-out leaves are the first of their type in the first PDI,
-the ones the decoder puts in ``ue_ip_address``/``local_f_teid``, and nothing else reads them
-(the specs' checks run again on the copies). Every other IE decoded without error for the
-memoised object, so a cut-out leaf is the only thing that can fail, and the first failing one
-in arrival order raises, as in the full decode. A leaf the cuts leave in (a CHOOSE F-TEID, a
-UE IP Address asking for CHOOSE only) is part of the key like any other octets.
+functions of an IE's octets; the cut-out leaves are the first of their type in the first inner
+group, the ones its decoder puts in the field (a later one of the same type is kept as an
+extra IE, octets and all, and is part of the key), and nothing else reads them (the specs'
+checks run again on the copies). Every other IE decoded without error for the memoised object,
+so a cut-out leaf is the only thing that can fail, and the first failing one in arrival order
+raises, as in the full decode. A leaf the cuts leave in (a CHOOSE F-TEID, a UE IP Address
+asking for CHOOSE only) is part of the key like any other octets.
 
 Bounded like the plain memo: successful decodes of values up to MEMO_MAX_OCTETS only, and a
 type's entries are all dropped when it holds MEMO_LIMIT of them, or when one value length would
@@ -57,13 +61,26 @@ def _f_teid_varies(data: bytes, pos: int) -> bool:
     return not data[pos] & 0x04
 
 
-# The PDI leaves cut out of the key, each with whether its value (at ``data[pos:]``) is worth
+def _always(data: bytes, pos: int) -> bool:
+    """An Outer Header Creation is the peer's tunnel (TEID, address): per session."""
+    return True
+
+
+# The leaves cut out of the key, each with whether its value (at ``data[pos:]``) is worth
 # cutting out (a per-session value); which ones are cut never changes what a hit returns.
 VARYING: dict[int, Callable[[bytes, int], bool]] = {
     IEType.UE_IP_ADDRESS: _ue_ip_varies,
     IEType.F_TEID: _f_teid_varies,
+    IEType.OUTER_HEADER_CREATION: _always,
 }
-MASKED_TYPES = frozenset({IEType.CREATE_PDR, IEType.PDI})
+# Each memoised type, and the grouped IE in it whose leaves are cut out (None: its own).
+INNER: dict[int, int | None] = {
+    IEType.CREATE_PDR: IEType.PDI,
+    IEType.PDI: None,
+    IEType.CREATE_FAR: IEType.FORWARDING_PARAMETERS,
+    IEType.UPDATE_FAR: IEType.UPDATE_FORWARDING_PARAMETERS,
+}
+MASKED_TYPES = frozenset(INNER)
 MAX_SHAPES = 4  # sets of cuts (shapes) per value length
 # A miss costs a lookup (~0.5 us) and storing it a walk of the IEs for the cuts and a key
 # (~2 us, half a decode). Misses that are looked up are stored; but once COLD lookups in a row
@@ -73,7 +90,6 @@ MAX_SHAPES = 4  # sets of cuts (shapes) per value length
 COLD = 64
 PROBE = 64
 _TL = TL.unpack_from
-_PDI = int(IEType.PDI)
 
 
 class _Length:
@@ -89,21 +105,29 @@ class _Length:
 
 
 class MaskedMemo:
-    """The memo of one grouped IE type: Create PDR (leaves in its PDI) or PDI.
+    """The memo of one grouped IE type (MASKED_TYPES): the leaves are in the grouped IE it
+    holds (``inner``: the PDI of a Create PDR, the Forwarding Parameters of a Create FAR...)
+    or, for a PDI, in itself.
 
     ``decode(data, pos, end, buf)`` is the memoised form of ``spec.decode`` that the generated
     decoders of the enclosing IEs call."""
 
-    __slots__ = ("decode", "hit_fns", "leaves", "lengths", "nested", "pdi", "size", "spec")
+    __slots__ = ("decode", "hit_fns", "inner", "inner_field", "inner_type", "leaves", "lengths",
+                 "nested", "size", "spec")
 
     def __init__(self, ie_type: int, spec: Spec) -> None:
         self.spec = spec
-        self.nested = ie_type != IEType.PDI  # Create PDR: the leaves are in the PDI it holds
-        pdi = spec.by_type[IEType.PDI].spec if self.nested else spec
-        assert pdi is not None
-        self.pdi = pdi
-        # the leaves that may be cut out: the PDI's, with a Buffer-free decoder (all, here)
-        self.leaves = frozenset(t for t, e in pdi.by_type.items() if t in VARYING and e.fast)
+        inner_type = INNER[ie_type]
+        self.nested = inner_type is not None  # the leaves are in a grouped IE it holds
+        self.inner_type = -1 if inner_type is None else int(inner_type)
+        entry = spec.by_type[inner_type] if inner_type is not None else None
+        self.inner_field = entry.name if entry is not None else ""
+        inner = entry.spec if entry is not None else spec
+        assert inner is not None
+        self.inner = inner
+        # the leaves that may be cut out: the inner group's, with a Buffer-free decoder (all,
+        # here)
+        self.leaves = frozenset(t for t, e in inner.by_type.items() if t in VARYING and e.fast)
         # hit(memoised, data, start0, end0, ...) for each list of cut-out leaf types, in
         # arrival order: the leaves decoded from data[start:end], the copies built around them
         self.hit_fns = {
@@ -172,12 +196,12 @@ class MaskedMemo:
 
     def _hit(self, types: tuple[int, ...]) -> Callable[..., Any]:
         """Generate ``hit(obj, data, p0, q0, ...)`` for leaves of ``types`` at data[p0:q0], ...:
-        each decoded by the PDI decoder's leaf function, its errors raised as that decoder
-        raises them; then a copy of the PDI with them in place (checks run) and, nested, of
-        the Create PDR holding it. A copy fills a bare instance of the class's plain twin slot
+        each decoded by the inner group decoder's leaf function, its errors raised as that
+        decoder raises them; then a copy of the inner group with them in place (checks run)
+        and, nested, of the IE holding it. A copy fills a bare instance of the class's plain twin slot
         by slot and switches its class, as the generated decoders do (~10x faster than
         dataclasses.replace); without a twin, ``spec.build``."""
-        pdi = self.pdi
+        inner = self.inner
         ns: dict[str, Any] = {
             "_new": object.__new__,
             "_SE": struct.error,
@@ -186,12 +210,12 @@ class MaskedMemo:
             "_err_trunc": _err_trunc,
             "_err_length": _err_length,
             "_err_content": _err_content,
-            "NAME": pdi.name,
+            "NAME": inner.name,
         }
         args = "".join(f", p{i}, q{i}" for i in range(len(types)))
         d = [f"def hit(obj, data{args}):"]
         for i, t in enumerate(types):
-            ns[f"_leaf{i}"] = pdi.by_type[t].fast
+            ns[f"_leaf{i}"] = inner.by_type[t].fast
             d += [
                 "    try:",
                 f"        v{i} = _leaf{i}(data, p{i}, q{i})",
@@ -202,12 +226,12 @@ class MaskedMemo:
                 "    except _IVE as exc:",
                 f"        raise _err_content({t}, exc) from None",
             ]
-        leaves = {pdi.by_type[t].name: f"v{i}" for i, t in enumerate(types)}
+        leaves = {inner.by_type[t].name: f"v{i}" for i, t in enumerate(types)}
         if self.nested:
-            d += _copy(ns, "d", pdi, "obj.pdi", leaves)
-            d += _copy(ns, "o", self.spec, "obj", {"pdi": "d"})
+            d += _copy(ns, "d", inner, f"obj.{self.inner_field}", leaves)
+            d += _copy(ns, "o", self.spec, "obj", {self.inner_field: "d"})
         else:
-            d += _copy(ns, "o", pdi, "obj", leaves)
+            d += _copy(ns, "o", inner, "obj", leaves)
         d.append("    return o")
         exec("\n".join(d) + "\n", ns)  # built from the field names of dataclasses of ours only
         hit: Callable[..., Any] = ns["hit"]
@@ -239,14 +263,16 @@ class MaskedMemo:
         self.size += 1
 
     def _cuts(self, data: bytes, pos: int, end: int) -> tuple[Cut, ...]:
-        """The per-session leaves of the first PDI (the one decoded into the field): the first
-        of each type. The octets decoded without error, so every header is in bounds."""
+        """The per-session leaves of the first inner group (the one decoded into the field):
+        the first of each type. The octets decoded without error, so every header is in
+        bounds. No inner group (Forwarding Parameters are optional): no cuts."""
         base = pos
-        if self.nested:  # to the first PDI (mandatory: there is one)
+        if self.nested:  # to the first inner group
+            inner_type = self.inner_type
             while pos < end:
                 t, ln = _TL(data, pos)
                 pos += 4
-                if t == _PDI:
+                if t == inner_type:
                     end = pos + ln
                     break
                 pos += ln
