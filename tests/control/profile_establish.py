@@ -1,10 +1,11 @@
 """Profile the Session Establishment path stage by stage (not a test; run by hand).
 
     .venv/bin/python -m tests.control.profile_establish [-n 20000] [--writer memory|kernel]
-        [--profile STAGE] [--memory 100000] [--json]
+        [--profile STAGE] [--memory 100000] [--shape open5gs|smf-sim] [--json]
 
-Open5GS-shaped requests (tests/control/shapes.py, one UE address each) are encoded up
-front; each stage then runs over all of them and its CPU time per session is printed:
+Open5GS-shaped requests (tests/control/shapes.py, one UE address each; ``--shape smf-sim``:
+those of the session benchmark's load generator, whose downlink FAR carries the gNB tunnel)
+are encoded up front; each stage then runs over all of them and its CPU time per session is printed:
 decode, node (receive_datagram less decode), compile (less render/diff), diff,
 apply (64 plans per combined write, as the CoalescingApplier does), the response
 (packed from the agent's byte template), handing it to the node. ``agent`` is the whole path through the real Agent handlers on uvloop (no
@@ -63,8 +64,23 @@ WINDOW = 64
 SMF = ipaddress.IPv4Address("127.0.0.9")
 
 
+# "open5gs": the downlink FAR has no tunnel yet (a Modification brings the gNB's); "smf-sim":
+# the requests of `upf smf-sim` (the session benchmark's load), whose downlink FAR carries the
+# gNB tunnel already, one TEID per session (as on N9).
+SHAPES = ("open5gs", "smf-sim")
+SHAPE = "open5gs"
+
+
 def establishment(i: int) -> SessionEstablishmentRequest:
     ue = ipaddress.IPv4Address(int(ipaddress.IPv4Address("10.0.0.1")) + i)
+    if SHAPE == "smf-sim":
+        from upf import smfsim_codec
+
+        tpl = smfsim_codec.Templates(str(SMF), str(SMF), 9)
+        msg = decode_message(tpl.establishment(i + 1, 0x1000 + i, int(ue), int(SMF) + 1,
+                                               0x100 + i))
+        assert isinstance(msg, SessionEstablishmentRequest)
+        return msg
     rules = shapes.open5gs_establishment(ue)
     return SessionEstablishmentRequest(
         i + 1, NodeId(SMF), FSeid(0x1000 + i, ipv4=SMF),
@@ -285,9 +301,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--writer", choices=("memory", "kernel"), default="memory")
     p.add_argument("--profile", metavar="STAGE", help="cProfile one stage (e.g. agent)")
     p.add_argument("--memory", type=int, default=0, metavar="N")
+    p.add_argument("--shape", choices=SHAPES, default="open5gs",
+                   help="the establishments' shape (smf-sim: the session benchmark's)")
     p.add_argument("--repeat", type=int, default=3,
                    help="runs; each stage reports its fastest (the machine is shared)")
     args = p.parse_args(argv)
+    global SHAPE
+    SHAPE = args.shape
     st = Stages(args.profile)
     out: dict[str, Any] = {"n": args.n, "writer": args.writer}
     best: dict[str, float] = {}
