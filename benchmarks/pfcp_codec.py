@@ -8,7 +8,8 @@ decode/encode of the same request measured in the same run as a baseline.
 
 ``decode_us`` decodes the same octets every time; ``decode_sessions_us`` cycles through
 SESSIONS requests of that shape that differ as one SMF's sessions do (sequence number, F-SEID,
-UE IP Address, the gNB's TEID in the downlink FAR), so it shows what the decoders' memos do for a stream of new sessions;
+UE IP Address, the gNB's TEID in the downlink FAR), so it shows what the decoders' memos do
+for a stream of new sessions;
 ``decode_unique_pdrs_us`` decodes requests whose PDRs never repeat (rule IDs and an SDF filter
 that differ every time), the worst case for the PDR memo (pfcp.ies.masked): all misses.
 """

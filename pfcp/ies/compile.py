@@ -51,12 +51,13 @@ ORDER_FIELD = "_ie_order"
 # and Update FAR, which hold them. Those have a memo of their own that leaves the per-session
 # leaves out of the key (pfcp.ies.masked), and so does Create FAR: this memo, in front, answers
 # a FAR that repeats whole (towards the core) with one lookup; one towards a gNB (its Outer
-# Header Creation differs in every session) misses it and hits the masked memo. Only successful decodes are
-# stored (a decoder that raises stores nothing). Each memo is a dict from the IE's value
-# octets to the 1-tuple ``(decoded,)`` (a repeated IE's field takes it as is); it is cleared
-# when it holds MEMO_LIMIT entries, so a peer cannot make it grow without bound, and values
-# that stop repeating leave it. Values longer than MEMO_MAX_OCTETS are not stored (nor looked
-# up): the usual ones are far shorter, and a peer's large IEs must not fill the memory.
+# Header Creation differs in every session) misses it and hits the masked memo. Only
+# successful decodes are stored (a decoder that raises stores nothing). Each memo is a dict
+# from the IE's value octets to the 1-tuple ``(decoded,)`` (a repeated IE's field takes it as
+# is); it is cleared when it holds MEMO_LIMIT entries, so a peer cannot make it grow without
+# bound, and values that stop repeating leave it. Values longer than MEMO_MAX_OCTETS are not
+# stored (nor looked up): the usual ones are far shorter, and a peer's large IEs must not fill
+# the memory.
 MEMO_TYPES = frozenset(
     {
         IEType.NETWORK_INSTANCE,

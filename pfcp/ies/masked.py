@@ -125,8 +125,7 @@ class MaskedMemo:
         inner = entry.spec if entry is not None else spec
         assert inner is not None
         self.inner = inner
-        # the leaves that may be cut out: the inner group's, with a Buffer-free decoder (all,
-        # here)
+        # the leaves that may be cut out: the inner group's with a Buffer-free decoder (all)
         self.leaves = frozenset(t for t, e in inner.by_type.items() if t in VARYING and e.fast)
         # hit(memoised, data, start0, end0, ...) for each list of cut-out leaf types, in
         # arrival order: the leaves decoded from data[start:end], the copies built around them
@@ -198,9 +197,9 @@ class MaskedMemo:
         """Generate ``hit(obj, data, p0, q0, ...)`` for leaves of ``types`` at data[p0:q0], ...:
         each decoded by the inner group decoder's leaf function, its errors raised as that
         decoder raises them; then a copy of the inner group with them in place (checks run)
-        and, nested, of the IE holding it. A copy fills a bare instance of the class's plain twin slot
-        by slot and switches its class, as the generated decoders do (~10x faster than
-        dataclasses.replace); without a twin, ``spec.build``."""
+        and, nested, of the IE holding it. A copy fills a bare instance of the class's plain
+        twin slot by slot and switches its class, as the generated decoders do (~10x faster
+        than dataclasses.replace); without a twin, ``spec.build``."""
         inner = self.inner
         ns: dict[str, Any] = {
             "_new": object.__new__,
