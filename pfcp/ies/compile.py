@@ -47,11 +47,11 @@ ORDER_FIELD = "_ie_order"
 # their octets (a hit returns the very object an earlier decode built). Leaf IEs: the DNN, the
 # peer's Node ID, the usual QoS and thresholds... Grouped IEs that carry no per-session value:
 # the usual Create FAR towards the core, Create QER/URR/BAR, Remove and Query IEs by rule ID...
-# Per-session IEs (F-TEID, F-SEID, UE IP, Outer Header Creation) are not, nor PDI, Create PDR
-# and Update FAR, which hold them. Those have a memo of their own that leaves the per-session
-# leaves out of the key (pfcp.ies.masked), and so does Create FAR: this memo, in front, answers
-# a FAR that repeats whole (towards the core) with one lookup; one towards a gNB (its Outer
-# Header Creation differs in every session) misses it and hits the masked memo. Only
+# Per-session IEs (F-TEID, F-SEID, UE IP, Outer Header Creation) are not; nor are the grouped
+# IEs that hold them (PDI, Create PDR, Create FAR, Update FAR), which have a memo of their own
+# that leaves the per-session leaves out of the key (pfcp.ies.masked): in this one, a FAR
+# towards a gNB (its Outer Header Creation differs in every session) would take an entry,
+# keep its objects alive for the garbage collector to walk, and never be looked up again. Only
 # successful decodes are stored (a decoder that raises stores nothing). Each memo is a dict
 # from the IE's value octets to the 1-tuple ``(decoded,)`` (a repeated IE's field takes it as
 # is); it is cleared when it holds MEMO_LIMIT entries, so a peer cannot make it grow without
@@ -73,7 +73,6 @@ MEMO_TYPES = frozenset(
         IEType.REPORTING_TRIGGERS,
         IEType.FORWARDING_POLICY,
         # grouped
-        IEType.CREATE_FAR,
         IEType.FORWARDING_PARAMETERS,
         IEType.DUPLICATING_PARAMETERS,
         IEType.CREATE_URR,

@@ -613,6 +613,7 @@ def test_held_sessions_are_frozen_out_of_the_gc() -> None:
         try:
             replies = await pe.drive(agent, [encode_message(pe.establishment(i))
                                              for i in range(2)], time.monotonic)
+            await asyncio.sleep(0)  # (the collection runs on the loop turn after the plans)
             assert len(agent.sessions) == 2 and gc.get_freeze_count() > 0
         finally:
             gc.unfreeze()
@@ -669,6 +670,44 @@ def test_collections_walk_only_what_is_new_and_reclaim_its_cycles() -> None:
         assert generations == [2, 0, 2]
 
     asyncio.run(body())
+
+
+def test_a_collection_runs_after_the_batch_it_follows_is_released() -> None:
+    """The collection a batch of establishments triggers runs once the batch is done with:
+    none of its plans is still alive for the collector to walk (and freeze)."""
+    import gc
+    import time
+
+    from control.plan import Plan
+    from tests.control import profile_establish as pe
+
+    plans_alive: list[int] = []
+
+    async def body() -> None:
+        agent = Agent(dataclasses.replace(pe.agent_config(16), gc_freeze_every=8), MemoryMaps())
+        agent._associated(pe.PEER, NodeId(pe.SMF), None)
+        collect = agent._collect
+
+        def counting(*, full: bool = False) -> None:
+            plans_alive.append(sum(isinstance(o, Plan) for o in gc.get_objects()))
+            collect(full=full)
+
+        agent._collect = counting  # type: ignore[method-assign]
+        was = gc.isenabled()
+        gc.disable()
+        gc.unfreeze()
+        try:  # 8 establishments in one loop turn: one combined write, one collection
+            await pe.drive(agent, [encode_message(pe.establishment(i)) for i in range(8)],
+                           time.monotonic)
+            await asyncio.sleep(0)
+        finally:
+            gc.unfreeze()
+            if was:
+                gc.enable()
+        assert len(agent.sessions) == 8 and agent.applier.batches == 1
+
+    asyncio.run(body())
+    assert plans_alive == [0]
 
 
 def test_a_burst_is_handled_in_one_wakeup_and_a_bad_datagram_loses_nothing(

@@ -1,7 +1,9 @@
 """The decoders' memos (pfcp.ies.compile.MEMOS, the CHOOSE F-TEIDs, buffer.IPV4_CACHE) never
 change what a decode returns: a hit is the object an uncached decode of the same octets would
 equal, octets that differ in one place decode differently, failed decodes are not stored, and
-each memo stays within its bound."""
+each memo stays within its bound. Create FAR, the example here, is memoised by pfcp.ies.masked
+(its Outer Header Creation is cut out of the key; a FAR towards the core has none, so the key
+is all of its octets, as in the plain memo: tests/pfcp/test_masked_memo.py has the rest)."""
 
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ from pfcp.buffer import IPV4_CACHE, IPV4_CACHE_LIMIT, TL, Buffer
 from pfcp.ies import address
 from pfcp.ies.base import IE_CODECS, RawIe, decode_group, decode_ie, encode_ie
 from pfcp.ies.compile import MEMO_LIMIT, MEMO_MAX_OCTETS, MEMOS
-from pfcp.ies.masked import clear_masked_memos
+from pfcp.ies.masked import MASKED_MEMOS, clear_masked_memos
 from tests.pfcp.samples import establishment_request
 
 
@@ -49,23 +51,36 @@ def _far_value(far: pfcp.CreateFar) -> bytes:
     return encode_ie(IEType.CREATE_FAR, far)[4:]
 
 
+def _stored(far: pfcp.CreateFar) -> object:
+    """The Create FAR the memo holds for ``far``'s octets, or None."""
+    value = _far_value(far)
+    return MASKED_MEMOS[IEType.CREATE_FAR].memoised(value, 0, len(value))
+
+
 FAR = establishment_request().create_far[0]
+QER = establishment_request().create_qer[0]
 
 
 def test_a_hit_is_the_same_object_and_equals_an_uncached_decode() -> None:
     data = pfcp.encode_message(establishment_request())
     first = pfcp.decode_message(data)
     assert isinstance(first, pfcp.SessionEstablishmentRequest)
-    assert _far_value(FAR) in MEMOS[IEType.CREATE_FAR]
+    assert FAR.forwarding_parameters is not None
+    assert FAR.forwarding_parameters.outer_header_creation is None  # (nothing cut out)
+    assert _stored(FAR) is first.create_far[0]
     again = pfcp.decode_message(data)
     assert isinstance(again, pfcp.SessionEstablishmentRequest)
     assert again == first == establishment_request()
-    for a, b in zip(again.create_far + again.create_qer + again.create_urr,
-                    first.create_far + first.create_qer + first.create_urr, strict=True):
+    for a, b in zip(again.create_far[:1] + again.create_qer + again.create_urr,
+                    first.create_far[:1] + first.create_qer + first.create_urr, strict=True):
         assert a is b
     assert again.create_far[0] == _uncached(IEType.CREATE_FAR, FAR)
-    # Create PDR/PDI have their own memo (tests/pfcp/test_masked_memo.py): the UL PDR carries no
-    # per-session value and comes back as is; the DL PDR's UE IP Address is decoded afresh
+    # The masked memo (tests/pfcp/test_masked_memo.py) decodes the per-session leaves afresh:
+    # the DL FAR's Outer Header Creation (the gNB tunnel), the DL PDR's UE IP Address; the UL
+    # PDR carries no per-session value and comes back as is
+    dl_far = first.create_far[1]
+    assert dl_far.forwarding_parameters and dl_far.forwarding_parameters.outer_header_creation
+    assert again.create_far[1] is not dl_far and _stored(dl_far) is dl_far
     assert again.create_pdr[0] is first.create_pdr[0]
     assert again.create_pdr[1] is not first.create_pdr[1]
 
@@ -97,12 +112,12 @@ def test_a_failed_decode_is_not_stored() -> None:
             pfcp.decode_message(_with_fars(bad))
         assert info.value.cause == Cause.CONDITIONAL_IE_MISSING
         assert info.value.ie_type == IEType.FORWARDING_PARAMETERS
-        assert _far_value(bad) not in MEMOS[IEType.CREATE_FAR]
+        assert _stored(bad) is None
     # the same FAR ID with parameters is fine, and then remembered
     good = replace(bad, forwarding_parameters=FAR.forwarding_parameters)
     msg = pfcp.decode_message(_with_fars(good))
     assert isinstance(msg, pfcp.SessionEstablishmentRequest) and msg.create_far == (good,)
-    assert MEMOS[IEType.CREATE_FAR][_far_value(good)] == (good,)
+    assert _stored(good) == good
 
 
 def test_a_failure_inside_a_nested_ie_stores_neither() -> None:
@@ -120,22 +135,26 @@ def test_a_failure_inside_a_nested_ie_stores_neither() -> None:
         with pytest.raises(DecodeError) as info:
             pfcp.decode_message(bytes(data))
         assert (info.value.cause, info.value.ie_type) == (Cause.INVALID_LENGTH, IEType.DESTINATION_INTERFACE)
-    assert not MEMOS[IEType.CREATE_FAR] and not MEMOS[IEType.FORWARDING_PARAMETERS]
+    assert not MASKED_MEMOS[IEType.CREATE_FAR] and not MEMOS[IEType.FORWARDING_PARAMETERS]
 
 
 def test_memos_stay_within_their_bound() -> None:
-    memo = MEMOS[IEType.CREATE_FAR]
-    fars = [replace(FAR, far_id=n) for n in range(1, MEMO_LIMIT + 40)]
-    for lo in range(0, len(fars), 8):
-        chunk = tuple(fars[lo : lo + 8])
-        msg = pfcp.decode_message(_with_fars(*chunk))
-        assert isinstance(msg, pfcp.SessionEstablishmentRequest) and msg.create_far == chunk
+    memo = MEMOS[IEType.CREATE_QER]
+    qers = [replace(QER, qer_id=n) for n in range(1, MEMO_LIMIT + 40)]
+
+    def with_qers(*qers: pfcp.CreateQer) -> bytes:
+        return pfcp.encode_message(replace(establishment_request(), create_qer=qers))
+
+    for lo in range(0, len(qers), 8):
+        chunk = tuple(qers[lo : lo + 8])
+        msg = pfcp.decode_message(with_qers(*chunk))
+        assert isinstance(msg, pfcp.SessionEstablishmentRequest) and msg.create_qer == chunk
         assert len(memo) <= MEMO_LIMIT
     assert 0 < len(memo) < 40 + 8  # cleared once on the way
     # after the clear, old values still decode correctly (and are stored again)
-    msg = pfcp.decode_message(_with_fars(fars[0]))
-    assert isinstance(msg, pfcp.SessionEstablishmentRequest) and msg.create_far == (fars[0],)
-    assert memo[_far_value(fars[0])] == (fars[0],)
+    msg = pfcp.decode_message(with_qers(qers[0]))
+    assert isinstance(msg, pfcp.SessionEstablishmentRequest) and msg.create_qer == (qers[0],)
+    assert memo[encode_ie(IEType.CREATE_QER, qers[0])[4:]] == (qers[0],)
 
 
 def test_ipv4_cache_stays_within_its_bound() -> None:
@@ -228,7 +247,8 @@ def test_value_then_next_header_read_together(tail: str) -> None:
 def test_fields_untouched_by_memo_hits() -> None:
     """A memo hit returns a frozen object: nothing the caller does can change the memo."""
     pfcp.decode_message(pfcp.encode_message(establishment_request()))
-    (far,) = MEMOS[IEType.CREATE_FAR][_far_value(FAR)]
+    far = _stored(FAR)
+    assert isinstance(far, pfcp.CreateFar)
     with pytest.raises(dataclasses.FrozenInstanceError):
         far.far_id = 99  # type: ignore[misc]
 
@@ -246,4 +266,5 @@ def test_long_values_are_not_stored() -> None:
     assert first.create_far == again.create_far == (big, small)
     assert first.create_far[0] is not again.create_far[0]
     assert first.create_far[1] is again.create_far[1]
-    assert list(MEMOS[IEType.CREATE_FAR]) == [_far_value(small)]
+    assert _stored(big) is None and _stored(small) is again.create_far[1]
+    assert len(MASKED_MEMOS[IEType.CREATE_FAR]) == 1
