@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from ipaddress import IPv4Address, IPv6Address
 from typing import Any
@@ -245,21 +245,75 @@ def sessions(draw: st.DrawFn) -> tuple[pfcp.Message, pfcp.Message]:
 
 # --- the properties -----------------------------------------------------------------------------
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(sessions())
-def test_a_hit_decodes_as_without_the_memo(pair: tuple[pfcp.Message, pfcp.Message]) -> None:
+def _second_session_decodes_as_without_the_memo(
+    pair: tuple[pfcp.Message, pfcp.Message],
+    spans: Callable[[bytes], list[tuple[int, int]]],
+    memoised: Callable[[bytes], list[bool]],
+    sizes: Callable[[], Any],
+    canonical: Callable[[pfcp.Message], bool],
+) -> None:
+    """Decode the first request of ``pair``, then the second: every memoised IE of it (at
+    ``spans``) short enough is a hit, all hits store nothing, and the second decodes as
+    without the memo."""
     a, b = (pfcp.encode_message(m) for m in pair)
     _clear()
     first = _outcome(a)
-    if not isinstance(first, tuple):  # decoded: every PDR short enough is now memoised
-        short = [e - p <= MEMO_MAX_OCTETS for p, e in _create_pdrs(b)]
-        assert _memoised(b) == short
-    size = len(PDR_MEMO)
-    hits = _memoised(b)
+    if not isinstance(first, tuple):  # decoded: every IE short enough is now memoised
+        assert memoised(b) == [e - p <= MEMO_MAX_OCTETS for p, e in spans(b)]
+    before = sizes()
+    hits = memoised(b)
     got = _outcome(b)
     if all(hits):
-        assert len(PDR_MEMO) == size  # all hits: nothing new stored
-    _check_against_reference(got, b, canonical=all(_canonical(m) for m in pair))
+        assert sizes() == before  # all hits: nothing new stored
+    _check_against_reference(got, b, canonical=all(canonical(m) for m in pair))
+
+
+def _a_bad_leaf_raises_as_without_the_memo(
+    pair: tuple[pfcp.Message, pfcp.Message],
+    data: st.DataObject,
+    leaves: Callable[[bytes], list[tuple[int, int, int]]],
+    memoised: Callable[[bytes], list[bool]],
+    sizes: Callable[[], Any],
+    second: int,
+) -> None:
+    """After the first request of ``pair``, corrupt one octet of one per-session leaf of the
+    second (``leaves``: (index of its IE, value start, value end)), mostly the leaf's first
+    octet or the one at ``second``: that IE is still looked up in the memo, nothing is
+    stored, and the outcome is that of a decode without the memo."""
+    a, b = (pfcp.encode_message(m) for m in pair)
+    _clear()
+    if isinstance(_outcome(a), tuple):
+        return
+    found = leaves(b)
+    if not found:
+        return
+    i, start, end = data.draw(st.sampled_from(found))
+    at = data.draw(st.sampled_from([start, min(start + second, end - 1),
+                                    data.draw(st.integers(start, end - 1))]))
+    bad = b[:at] + bytes([data.draw(u8)]) + b[at + 1 :]
+    assert memoised(bad)[i]  # the same shape: that IE is decoded from the memo
+    before = sizes()
+    got = _outcome(bad)
+    assert sizes() == before  # hits, misses too long to store, and a failure: nothing stored
+    _check_against_reference(got, bad, canonical=False)
+
+
+def _pdr_leaves(b: bytes) -> list[tuple[int, int, int]]:
+    """The per-session leaves of b's memoised PDRs."""
+    return [
+        (i, start, end)
+        for i, (p, e) in enumerate(_create_pdrs(b))
+        if e - p <= MEMO_MAX_OCTETS
+        for t, (start, end) in _first_leaves(b, p, e).items()
+        if _varies(t, b[start])
+    ]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(sessions())
+def test_a_hit_decodes_as_without_the_memo(pair: tuple[pfcp.Message, pfcp.Message]) -> None:
+    _second_session_decodes_as_without_the_memo(pair, _create_pdrs, _memoised,
+                                                lambda: len(PDR_MEMO), _canonical)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -267,28 +321,9 @@ def test_a_hit_decodes_as_without_the_memo(pair: tuple[pfcp.Message, pfcp.Messag
 def test_a_bad_leaf_in_a_memoised_shape_raises_as_without_the_memo(
     pair: tuple[pfcp.Message, pfcp.Message], data: st.DataObject
 ) -> None:
-    a, b = (pfcp.encode_message(m) for m in pair)
-    _clear()
-    if isinstance(_outcome(a), tuple):
-        return
-    # the per-session leaves of b's memoised PDRs: corrupt one octet of one (mostly the flags)
-    leaves = [
-        (i, start, end)
-        for i, (p, e) in enumerate(_create_pdrs(b))
-        if e - p <= MEMO_MAX_OCTETS
-        for t, (start, end) in _first_leaves(b, p, e).items()
-        if _varies(t, b[start])
-    ]
-    if not leaves:
-        return
-    i, start, end = data.draw(st.sampled_from(leaves))
-    at = data.draw(st.sampled_from([start, start, data.draw(st.integers(start, end - 1))]))
-    bad = b[:at] + bytes([data.draw(u8)]) + b[at + 1 :]
-    assert _memoised(bad)[i]  # the same shape: that PDR is decoded from the memo
-    size = len(PDR_MEMO)
-    got = _outcome(bad)
-    assert len(PDR_MEMO) == size  # hits, misses too long to store, and a failure: nothing stored
-    _check_against_reference(got, bad, canonical=False)
+    # the leaf's first octet is its flags (which fields follow)
+    _a_bad_leaf_raises_as_without_the_memo(pair, data, _pdr_leaves, _memoised,
+                                           lambda: len(PDR_MEMO), second=0)
 
 
 # --- by hand ----------------------------------------------------------------------------------
@@ -716,20 +751,25 @@ def _far_canonical(msg: pfcp.Message) -> bool:
     return not any(r.ie_type == IEType.OUTER_HEADER_CREATION for fp in fps if fp for r in fp.extra_ies)
 
 
+def _far_sizes() -> tuple[int, int]:
+    return len(FAR_MEMO), len(UPDATE_FAR_MEMO)
+
+
+def _ohc_leaves(b: bytes) -> list[tuple[int, int, int]]:
+    """The Outer Header Creations of b's memoised FARs."""
+    return [
+        (i, *ohc)
+        for i, (t, p, e) in enumerate(_far_ies(b))
+        if e - p <= MEMO_MAX_OCTETS and (ohc := _first_ohc(b, t, p, e)) is not None
+    ]
+
+
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(far_sessions())
 def test_a_far_hit_decodes_as_without_the_memo(pair: tuple[pfcp.Message, pfcp.Message]) -> None:
-    a, b = (pfcp.encode_message(m) for m in pair)
-    _clear()
-    first = _outcome(a)
-    if not isinstance(first, tuple):  # decoded: every FAR short enough is now memoised
-        assert _far_memoised(b) == [e - p <= MEMO_MAX_OCTETS for _, p, e in _far_ies(b)]
-    sizes = len(FAR_MEMO), len(UPDATE_FAR_MEMO)
-    hits = _far_memoised(b)
-    got = _outcome(b)
-    if all(hits):
-        assert (len(FAR_MEMO), len(UPDATE_FAR_MEMO)) == sizes  # all hits: nothing new stored
-    _check_against_reference(got, b, canonical=all(_far_canonical(m) for m in pair))
+    _second_session_decodes_as_without_the_memo(
+        pair, lambda b: [(p, e) for _, p, e in _far_ies(b)], _far_memoised, _far_sizes,
+        _far_canonical)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -737,26 +777,9 @@ def test_a_far_hit_decodes_as_without_the_memo(pair: tuple[pfcp.Message, pfcp.Me
 def test_a_bad_ohc_in_a_memoised_far_raises_as_without_the_memo(
     pair: tuple[pfcp.Message, pfcp.Message], data: st.DataObject
 ) -> None:
-    a, b = (pfcp.encode_message(m) for m in pair)
-    _clear()
-    if isinstance(_outcome(a), tuple):
-        return
-    leaves = [
-        (i, ohc)
-        for i, (t, p, e) in enumerate(_far_ies(b))
-        if e - p <= MEMO_MAX_OCTETS and (ohc := _first_ohc(b, t, p, e)) is not None
-    ]
-    if not leaves:
-        return
-    i, (start, end) = data.draw(st.sampled_from(leaves))
-    # mostly the description (which fields follow, so the length no longer fits), else any octet
-    at = data.draw(st.sampled_from([start, start + 1, data.draw(st.integers(start, end - 1))]))
-    bad = b[:at] + bytes([data.draw(u8)]) + b[at + 1 :]
-    assert _far_memoised(bad)[i]  # the same shape: that FAR is decoded from the memo
-    sizes = len(FAR_MEMO), len(UPDATE_FAR_MEMO)
-    got = _outcome(bad)
-    assert (len(FAR_MEMO), len(UPDATE_FAR_MEMO)) == sizes
-    _check_against_reference(got, bad, canonical=False)
+    # mostly the description's two octets (which fields follow, so the length no longer fits)
+    _a_bad_leaf_raises_as_without_the_memo(pair, data, _ohc_leaves, _far_memoised, _far_sizes,
+                                           second=1)
 
 
 def test_a_handover_far_comes_from_the_memo() -> None:
