@@ -775,9 +775,8 @@ class Agent:
 
         With automatic collection off (and nothing else in the process collecting), every
         object made since the last freeze is in the youngest generation, so collecting that
-        one walks the same objects as a full
-        collection, without the full one's extra work (it also empties the interpreter's
-        free lists, which then have to be refilled). ``full``: the periodic collection; the
+        one walks the same objects as a full collection, without the full one's extra work
+        (it also empties the interpreter's free lists, which then have to be refilled). ``full``: the periodic collection; the
         first one is full too, as it also sees what was made before the agent took over."""
         self._since_freeze = 0
         started = time.monotonic()

@@ -176,9 +176,13 @@ class MaskedMemo:
         longest, cold, probe = MEMO_MAX_OCTETS, COLD, PROBE
 
         def decode(data: bytes, pos: int, end: int, buf: Any) -> Any:
-            obj = whole.get(data[pos:end])
-            if obj is not None:
-                return obj
+            if end - pos <= longest:  # (longer values are never stored)
+                obj = whole.get(data[pos:end])
+                if obj is not None:  # a hit at this length: the misses in a row end
+                    length = lengths.get(end - pos)
+                    if length is not None and length.misses:
+                        length.misses = 0
+                    return obj
             length = lengths.get(end - pos)
             if length is None:  # a new length: decoded, and stored at once
                 obj = full(data, pos, end, buf)  # (an error: nothing stored)
@@ -189,7 +193,9 @@ class MaskedMemo:
             if misses >= cold and misses % probe:  # cold: no lookup
                 length.misses = misses + 1
                 return full(data, pos, end, buf)
-            for _, _, find in length.shapes:
+            for cuts, _, find in length.shapes:
+                if not cuts:  # (its entries are in ``whole``, looked up above)
+                    continue
                 obj = find(data, pos, end)
                 if obj is not None:
                     if misses:

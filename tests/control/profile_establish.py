@@ -5,12 +5,12 @@
 
 Open5GS-shaped requests (tests/control/shapes.py, one UE address each; ``--shape smf-sim``:
 those of the session benchmark's load generator, whose downlink FAR carries the gNB tunnel)
-are encoded up front; each stage then runs over all of them and its CPU time per session is printed:
-decode, node (receive_datagram less decode), compile (less render/diff), diff,
-apply (64 plans per combined write, as the CoalescingApplier does), the response
-(packed from the agent's byte template), handing it to the node. ``agent`` is the whole path through the real Agent handlers on uvloop (no
-sockets: datagrams go into the node 32 per loop turn, as uvloop delivers them, and its
-output is drained), ``agent_mod`` and
+are encoded up front; each stage then runs over all of them and its CPU time per session is
+printed: decode, node (receive_datagram less decode), compile (less render/diff), diff,
+apply (64 plans per combined write, as the CoalescingApplier does), the response (packed
+from the agent's byte template), handing it to the node. ``agent`` is the whole path
+through the real Agent handlers on uvloop (no sockets: datagrams go into the node 32 per
+loop turn, as uvloop delivers them, and its output is drained), ``agent_mod`` and
 ``agent_del`` the same for a Modification (gNB FAR update) and a Deletion.
 ``--memory N`` holds N sessions in an agent and reports tracemalloc bytes per session.
 ``--writer kernel`` (root) writes into the maps of build/xdp/upf.o.
@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import functools
 import gc
 import ipaddress
 import json
@@ -71,14 +72,18 @@ SHAPES = ("open5gs", "smf-sim")
 SHAPE = "open5gs"
 
 
+@functools.cache
+def _sim_templates() -> Any:
+    from upf import smfsim_codec
+
+    return smfsim_codec.Templates(str(SMF), str(SMF), 9)
+
+
 def establishment(i: int) -> SessionEstablishmentRequest:
     ue = ipaddress.IPv4Address(int(ipaddress.IPv4Address("10.0.0.1")) + i)
     if SHAPE == "smf-sim":
-        from upf import smfsim_codec
-
-        tpl = smfsim_codec.Templates(str(SMF), str(SMF), 9)
-        msg = decode_message(tpl.establishment(i + 1, 0x1000 + i, int(ue), int(SMF) + 1,
-                                               0x100 + i))
+        msg = decode_message(_sim_templates().establishment(i + 1, 0x1000 + i, int(ue),
+                                                            int(SMF) + 1, 0x100 + i))
         assert isinstance(msg, SessionEstablishmentRequest)
         return msg
     rules = shapes.open5gs_establishment(ue)
