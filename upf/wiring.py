@@ -93,13 +93,20 @@ def kernel_writer(acfg: AgentConfig, maps: Mapping[str, Any]) -> Any:
 def count_messages(agent: Any) -> Counter[tuple[str, str, str]]:
     """Count the agent's PFCP messages by (direction, type, cause) in ``agent.pfcp_messages``
     (upf/metrics.py exports them): the agent does not count them itself, so this wraps the
-    node's doors, the events it delivers and the responses it is given."""
+    node's doors, the events it delivers and the responses it is given.
+
+    It runs for every message, so names are worked out once: a request's key once per
+    message class; a response's Cause is found where it was in the last response of the
+    same type whose IEs before it were the same octets (the agent's Node ID, say)."""
     messages: Counter[tuple[str, str, str]] = Counter()
     agent.pfcp_messages = messages
     node = agent.node
     send_response = node.send_response
     send_encoded_response = node.send_encoded_response
     next_event = node.next_event
+    rx_keys: dict[type, tuple[str, str, str]] = {}
+    before_cause: dict[tuple[int, int], bytes] = {}  # (type, header length) -> IEs before it
+    tx_keys: dict[tuple[int, int], tuple[str, str, str]] = {}  # (type, Cause or -1)
 
     def counting_send_response(request: Any, message: Any, now: float) -> None:
         cause = getattr(message, "cause", None)
@@ -109,13 +116,30 @@ def count_messages(agent: Any) -> Counter[tuple[str, str, str]]:
 
     def counting_send_encoded_response(request: Any, data: bytes, now: float) -> None:
         send_encoded_response(request, data, now)  # (checks the header: count it after)
-        name = _MESSAGE_TYPES.get(data[1]) or MessageType(data[1]).name
-        messages[("tx", name, _encoded_cause(data))] += 1
+        mtype, hdr = data[1], (16 if data[0] & 0x01 else 8)
+        prefix = before_cause.get((mtype, hdr))
+        at = hdr + len(prefix) if prefix is not None and data.startswith(prefix, hdr) else 0
+        # The same IEs before it, so an IE starts at `at`: a Cause, with its value there?
+        if not at or data[at:at + 2] != _CAUSE_TYPE or data[at + 2:at + 4] == b"\0\0" or \
+                len(data) <= at + 4:
+            at = _cause_offset(data)
+            if at:
+                before_cause[(mtype, hdr)] = data[hdr:at]
+        cause = data[at + 4] if at else -1
+        key = tx_keys.get((mtype, cause))
+        if key is None:
+            name = _MESSAGE_TYPES.get(mtype) or MessageType(mtype).name
+            key = tx_keys[(mtype, cause)] = ("tx", name, _encoded_cause(data))
+        messages[key] += 1
 
     def counting_next_event() -> Any:
         event = next_event()
         if isinstance(event, RequestReceived):
-            messages[("rx", _type_name(event.message), "")] += 1
+            cls = type(event.message)
+            key = rx_keys.get(cls)
+            if key is None:
+                key = rx_keys[cls] = ("rx", _type_name(event.message), "")
+            messages[key] += 1
         elif isinstance(event, InvalidRequest):
             messages[("rx", "INVALID", event.error.cause.name)] += 1
         return event
@@ -143,17 +167,29 @@ _IE_TL = struct.Struct("!HH").unpack_from
 _CAUSE_IE = int(IEType.CAUSE)
 
 
-def _encoded_cause(data: bytes) -> str:
-    """The name of the Cause of an encoded message, as _type_name and the Cause of its
-    object ("" if it has none); the IEs are read only up to the Cause (usually second)."""
+_CAUSE_TYPE = _CAUSE_IE.to_bytes(2, "big")
+
+
+def _cause_offset(data: bytes) -> int:
+    """Where the Cause IE of an encoded message starts (0: it has none, or an empty one);
+    the IEs are read only up to the Cause (usually second)."""
     pos, end = (16 if data[0] & 0x01 else 8), len(data)
     while pos + 4 <= end:
         ie_type, length = _IE_TL(data, pos)
-        if ie_type == _CAUSE_IE and length >= 1:
-            value = data[pos + 4]
-            return _CAUSES.get(value) or Cause(value).name
+        if ie_type == _CAUSE_IE and length >= 1 and pos + 4 < end:
+            return pos
         pos += 4 + length
-    return ""
+    return 0
+
+
+def _encoded_cause(data: bytes) -> str:
+    """The name of the Cause of an encoded message, as _type_name and the Cause of its
+    object ("" if it has none)."""
+    at = _cause_offset(data)
+    if not at:
+        return ""
+    value = data[at + 4]
+    return _CAUSES.get(value) or Cause(value).name
 
 
 def _type_name(msg: Any) -> str:

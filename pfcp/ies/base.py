@@ -28,7 +28,7 @@ from typing import Any, NamedTuple, TypeAlias, TypeVar
 from pfcp.buffer import TL, U16, U32, Buffer, Writer
 from pfcp.enums import Cause, IEType
 from pfcp.errors import BufferReadError, DecodeError, EncodeError, IeValueError
-from pfcp.fastinit import fast_init, is_frozen_slotted
+from pfcp.fastinit import fast_init, is_frozen_slotted, twin_of
 
 _T = TypeVar("_T")
 
@@ -167,11 +167,7 @@ def _fast_constructor(cls: type) -> tuple[Callable[[list[Any]], Any], Any]:
     ``cls``. If this interpreter refuses the switch we fall back to ``cls(...)``.
     """
     dfields = dataclasses.fields(cls)
-    base = next(b for b in cls.__mro__[1:] if not dataclasses.is_dataclass(b))
-    ns: dict[str, Any] = {"__annotations__": {f.name: object for f in dfields}}
-    twin: Any = dataclasses.dataclass(slots=True, eq=False, repr=False, match_args=False)(
-        type(f"_Twin{cls.__name__}", (base,), ns)
-    )
+    twin: Any = twin_of(cls)  # (pfcp/fastinit.py)
     positional = [f.name for f in dfields if not f.kw_only]
     kw_names = [f.name for f in dfields if f.kw_only]
     n = len(positional)
@@ -186,6 +182,8 @@ def _fast_constructor(cls: type) -> tuple[Callable[[list[Any]], Any], Any]:
         obj.__class__ = cls
         return obj
 
+    if twin is None:
+        return slow, None
     try:
         probe = [object() for _ in dfields]
         ok = bool(fast(probe) == slow(probe)) and type(fast(probe)) is cls

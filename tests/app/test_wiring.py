@@ -118,3 +118,40 @@ def test_workers_have_the_kernel_check_new_keys(count: int, shared: bool) -> Non
         acfg = dataclasses.replace(
             cfg, alloc=dataclasses.replace(cfg.alloc, shard=(index, count)))
         assert kernel_writer(acfg, {}).shared is shared
+
+
+def test_encoded_responses_are_counted_by_their_own_cause_whatever_came_before() -> None:
+    """The Cause offset is remembered per type: responses whose IEs before the Cause differ
+    (another Node ID), or that have none, must still be counted by their own."""
+    import ipaddress
+    import itertools
+    from types import SimpleNamespace
+
+    def nothing(*_: object) -> None:
+        return None
+
+    v4 = NodeId(ipaddress.IPv4Address("192.0.2.1"))
+    # After v4's, the offset of v4's Cause falls in this address: 00 13 00 01 40 (a "Cause")
+    v6 = NodeId(ipaddress.IPv6Address("2001:db8:13:1:4000::"))
+    responses: list[Message] = [
+        SessionEstablishmentResponse(1, UPF, Cause.REQUEST_ACCEPTED, seid=2),
+        SessionEstablishmentResponse(1, UPF, Cause.NO_RESOURCES_AVAILABLE, seid=2),
+        SessionEstablishmentResponse(1, v4, Cause.MANDATORY_IE_MISSING, seid=2),
+        SessionEstablishmentResponse(1, NodeId("a"), Cause.REQUEST_ACCEPTED, seid=2),
+        SessionEstablishmentResponse(1, v6, Cause.REQUEST_ACCEPTED, seid=2),
+        SessionEstablishmentResponse(1, v6, Cause.REQUEST_REJECTED, seid=2),
+        SessionDeletionResponse(1, Cause.SESSION_CONTEXT_NOT_FOUND, seid=0),
+        AssociationSetupResponse(1, UPF, Cause.REQUEST_REJECTED, 7),
+        HeartbeatResponse(1, 7),  # no Cause
+    ]
+    want: Counter[tuple[str, str, str]] = Counter()
+    for r in responses:
+        cause = getattr(r, "cause", None)
+        want[("tx", r.message_type.name, cause.name if cause is not None else "")] += 1
+    for order in itertools.islice(itertools.permutations(responses), 0, None, 997):
+        node = SimpleNamespace(send_response=nothing, send_encoded_response=nothing,
+                               next_event=nothing)
+        messages = count_messages(SimpleNamespace(node=node))
+        for r in order * 2:
+            node.send_encoded_response(None, encode_message(r), 0.0)
+        assert messages == want + want, order

@@ -18,7 +18,7 @@ from pfcp import (
     decode_message,
     encode_message,
 )
-from pfcp.fastinit import fast_init, is_frozen_slotted
+from pfcp.fastinit import TWIN_FIELDS, fast_init, is_frozen_slotted
 from pfcp.ies.base import IE_CODECS
 from pfcp.messages import MESSAGE_CLASSES
 
@@ -53,6 +53,41 @@ class _Checked:
             raise ValueError("negative")
 
 
+@dataclass(frozen=True, slots=True)
+class _PlainWide:
+    a: int
+    b: int
+    c: int
+    d: int
+    e: int
+    f: int = 6
+    g: tuple[int, ...] = field(default_factory=tuple)
+    _: KW_ONLY
+    h: int | None = None
+
+
+@fast_init
+@dataclass(frozen=True, slots=True)
+class _Wide:  # enough fields to be built through its twin
+    a: int
+    b: int
+    c: int
+    d: int
+    e: int
+    f: int = 6
+    g: tuple[int, ...] = field(default_factory=tuple)
+    _: KW_ONLY
+    h: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.a < 0:
+            self.a = 0  # type: ignore[misc]  # must raise: the object is frozen again here
+
+
+class _WideChild(_Wide):
+    __slots__ = ()
+
+
 def _fields(obj: object) -> tuple[object, ...]:
     return tuple(getattr(obj, f.name) for f in dataclasses.fields(obj))  # type: ignore[arg-type]
 
@@ -79,6 +114,30 @@ def test_still_frozen_and_post_init_runs() -> None:
     with pytest.raises(ValueError):
         _Checked(-1)
     assert _Checked(1).seen == [] and _Checked(1).seen is not _Checked(1).seen
+
+
+def test_a_wide_class_is_built_through_its_twin_and_ends_frozen() -> None:
+    assert len(dataclasses.fields(_Wide)) >= TWIN_FIELDS
+    assert _Wide.__init__.__globals__["_twin"] is not None  # the twin path is taken
+    for args, kw in [((1, 2, 3, 4, 5), {}), ((1, 2, 3, 4, 5, 7, (8,)), {"h": 9})]:
+        obj = _Wide(*args, **kw)
+        assert type(obj) is _Wide
+        assert _fields(obj) == _fields(_PlainWide(*args, **kw))
+        assert obj == _Wide(*args, **kw) and hash(obj) == hash(_Wide(*args, **kw))
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            obj.b = 0  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):  # __post_init__ sees it frozen
+        _Wide(-1, 2, 3, 4, 5)
+    with pytest.raises(TypeError):
+        _Wide(1, 2, 3, 4, 5, 6, (), 8)  # type: ignore[misc]
+
+
+def test_a_subclass_instance_keeps_its_class() -> None:
+    obj = _WideChild(1, 2, 3, 4, 5, h=8)
+    assert type(obj) is _WideChild
+    assert _fields(obj) == _fields(_PlainWide(1, 2, 3, 4, 5, h=8))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        obj.a = 0  # type: ignore[misc]
 
 
 def test_every_pfcp_message_and_ie_class_has_it() -> None:
