@@ -687,14 +687,15 @@ def _establish_rules(ctx: _Ctx, base: Session, rules: SessionRules
     session's FARs and QERs as dicts (for render.install)."""
     create_pdr, create_far = rules.create_pdr, rules.create_far
     create_qer, create_urr = rules.create_qer, rules.create_urr
-    for rule, ies, attr in ((RuleIdType.PDR, create_pdr, "pdr_id"),
-                            (RuleIdType.FAR, create_far, "far_id"),
-                            (RuleIdType.QER, create_qer, "qer_id"),
-                            (RuleIdType.URR, create_urr, "urr_id")):
-        if len(ies) > 1:
-            ids = [getattr(ie, attr) for ie in ies]
-            if len(set(ids)) != len(ids):
-                _check_unique(ids, rule)
+    # Rule IDs twice in the request: checked first, kind by kind, as _edit_rules does.
+    if len(create_pdr) > 1 and len({c.pdr_id for c in create_pdr}) != len(create_pdr):
+        _check_unique([c.pdr_id for c in create_pdr], RuleIdType.PDR)
+    if len(create_far) > 1 and len({c.far_id for c in create_far}) != len(create_far):
+        _check_unique([c.far_id for c in create_far], RuleIdType.FAR)
+    if len(create_qer) > 1 and len({c.qer_id for c in create_qer}) != len(create_qer):
+        _check_unique([c.qer_id for c in create_qer], RuleIdType.QER)
+    if len(create_urr) > 1 and len({c.urr_id for c in create_urr}) != len(create_urr):
+        _check_unique([c.urr_id for c in create_urr], RuleIdType.URR)
     far_by_id: dict[int, FarState] = {}
     for cf in create_far:
         far_by_id[cf.far_id] = _create_far(ctx, cf)
@@ -734,11 +735,17 @@ def _establish_rules(ctx: _Ctx, base: Session, rules: SessionRules
 _flat = itertools.chain.from_iterable
 
 
+_new_rule_map = functools.partial(tuple.__new__, RuleMap)
+
+
 def _rule_map(rules: dict[int, V]) -> RuleMap[int, V]:
     """A RuleMap of ``rules`` in their order (EMPTY when there are none)."""
     if not rules:
         return EMPTY  # type: ignore[return-value]
-    return RuleMap.of_flat(tuple(_flat(rules.items())))
+    if len(rules) == 1:  # (most sessions: one QER, one URR) its one item is the flat tuple
+        for item in rules.items():
+            return _new_rule_map(item)
+    return _new_rule_map(_flat(rules.items()))
 
 
 def _modify_rules(ctx: _Ctx, old: Session, rules: SessionRules
