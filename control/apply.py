@@ -23,6 +23,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
+from itertools import chain
 from typing import Protocol
 
 from control.errors import (
@@ -80,6 +81,7 @@ _MAP_ORDER = {
 
 _Batch = tuple[MapName, list[MapOp]]
 _new_op = partial(tuple.__new__, MapOp)  # (MapOp(...) runs a Python __new__)
+_flat = chain.from_iterable
 
 
 def _batches(ops: Sequence[MapOp]) -> list[tuple[Phase, list[_Batch]]]:
@@ -201,9 +203,9 @@ def _read_counters(writer: MapWriter, slots: Sequence[int], applied: Applied) ->
 def combine(plans: Sequence[Plan]) -> Plan:
     """One plan doing what all of ``plans`` do (they must touch disjoint keys)."""
     return Plan(
-        ops=tuple(op for plan in plans for op in plan.ops),
-        reads=tuple(slot for plan in plans for slot in plan.reads),
-        end_markers=tuple(em for plan in plans for em in plan.end_markers),
+        ops=tuple(_flat([plan.ops for plan in plans])),  # (no generator resumed per op)
+        reads=tuple(_flat([plan.reads for plan in plans])),
+        end_markers=tuple(_flat([plan.end_markers for plan in plans])),
     )
 
 

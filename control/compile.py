@@ -387,8 +387,10 @@ def _far_value(ctx: _Ctx, far_id: int, action: int, fwd: ForwardingState | None)
     if ep is None:
         raise _fail(RuleIdType.FAR, far_id, f"no local GTP-U address towards interface {dst}")
     iface = _IF_ACCESS if dst == _ACCESS else _IF_N9
+    # (an address's octets from its integer: .packed is two Python calls, per session here)
     raw = pack_far(bits, _ENCAP_GTPU, fwd.tos, iface, fwd.ohc_teid.to_bytes(4, "big"),
-                   fwd.ohc_ipv4.packed, ep.ipv4.packed)
+                   fwd.ohc_ipv4._ip.to_bytes(4, "big"),  # type: ignore[attr-defined]
+                   ep.ipv4._ip.to_bytes(4, "big"))  # type: ignore[attr-defined]
     far = _FARS_BY_RAW.get(raw)
     if far is None:  # (a handover's FAR is new: built from its fields, not unpacked)
         far = _intern_far(raw, Far(_ACTIONS[bits], Encap.GTPU_IPV4, fwd.tos, _IFACES[iface],

@@ -98,10 +98,11 @@ def pdr_keys(pdr: PdrState) -> list[RKey]:
         return []
     v4, v6 = pdr.ue_v4, pdr.ue_v6
     if v6 is None:
-        return [(_DL_V4, v4.packed)] if v4 is not None else []
+        return [(_DL_V4, v4._ip.to_bytes(4, "big"))] if v4 is not None else []  # type: ignore[attr-defined]
     if v4 is None:
         return [(_DL_V6, ue_v6_key(v6))]
-    return [(_DL_V4, v4.packed), (_DL_V6, ue_v6_key(v6))]
+    return [(_DL_V4, v4._ip.to_bytes(4, "big")),  # type: ignore[attr-defined]
+            (_DL_V6, ue_v6_key(v6))]
 
 
 def owner_of(name: MapName, key: bytes, value: bytes) -> KeyId:
@@ -223,7 +224,8 @@ def _packed_rule(fars: Mapping[int, FarState], qers: Mapping[int, QerState], pdr
                 break
     return pack_pdr_rule(
         pdr.slot, far.slot if far is not None else 0, qer_slot, pdr.precedence, pdr.pdr_id,
-        flags, qfi, pdr.ohr, 0, v4.packed if v4 is not None else _NO_V4_RAW,
+        flags, qfi, pdr.ohr, 0,
+        v4._ip.to_bytes(4, "big") if v4 is not None else _NO_V4_RAW,  # type: ignore[attr-defined]
         ue_v6_key(v6) if v6 is not None else _NO_V6,
     )
 
