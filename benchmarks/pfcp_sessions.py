@@ -10,6 +10,8 @@ goes over loopback. The load generator (`upf smf-sim`) runs in another process. 
 than one worker, steps 1 and 2 run again with one worker, the baseline (`single_worker`,
 and `speedup` the ratios). CPU and RSS figures are summed over the workers.
 
+0. calibration_loop_1000_us: a fixed pure-Python loop timed just before step 1 (the same
+   as benchmarks.pfcp_codec's), how fast the host runs Python at that moment;
 1. throughput: associate, establish `--sessions` sessions with `--window` requests in
    flight, measure the agent's RSS with all of them installed, modify every session
    (handover), delete every session -> establish_per_s, modify_per_s, delete_per_s,
@@ -39,6 +41,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from benchmarks.pfcp_codec import calibration_us
 
 ROOT = Path(__file__).resolve().parents[1]
 N3_ADDR = "127.0.0.2"  # the F-TEID address the agent hands out (never used for traffic)
@@ -245,6 +249,9 @@ def throughput(sessions: int, window: int, latency_sessions: int, workers: int) 
     out: dict[str, Any] = {}
     with agent_process(sessions, workers) as (agent, port):
         rss: dict[str, float] = {}
+        # How fast this host runs Python right now (it drifts by a third within a day here):
+        # runs are compared at like calibrations, or per calibration.
+        out["calibration_loop_1000_us"] = calibration_us()
         cpu0 = _cpu_s(agent.pid)
 
         def measure() -> None:
