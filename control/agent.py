@@ -943,7 +943,8 @@ class Agent:
             self.sessions[seid] = session
             self.stats.sessions_established += 1
             self._changed()
-            log.info("%s established: %d PDRs", session, len(session.pdrs))
+            if log.isEnabledFor(logging.INFO):  # (not even the arguments otherwise)
+                log.info("%s established: %d PDRs", session, len(session.pdrs))
             self._respond_encoded(event, self._accepted().encode(
                 event.header.sequence, remote.seid, seid, result.created))
 

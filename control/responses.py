@@ -151,10 +151,10 @@ def created_pdr_octets(c: CreatedInfo) -> bytes:
     if v4 is None and v6 is None:
         if f is not None and f.ipv4 is not None and f.ipv6 is None:
             return _WITH_F_TEID_V4(_CREATED_PDR, 19, _PDR_ID, 2, c.pdr_id,
-                                   _F_TEID, 9, 0x01, f.teid, int(f.ipv4))
+                                   _F_TEID, 9, 0x01, f.teid, f.ipv4._ip)  # type: ignore[attr-defined]
     elif v4 is not None and v6 is None and f is None:
         return _WITH_UE_V4(_CREATED_PDR, 15, _PDR_ID, 2, c.pdr_id,
-                           _UE_IP_ADDRESS, 5, 0x02 | _UE_SD, int(v4))
+                           _UE_IP_ADDRESS, 5, 0x02 | _UE_SD, v4._ip)  # type: ignore[attr-defined]
     value = _PDR_ID_IE(_PDR_ID, 2, c.pdr_id)
     if f is not None:  # TS 29.244 8.2.3: flags (V4, V6), TEID, IPv4, IPv6
         addrs = (f.ipv4.packed if f.ipv4 is not None else b"") + \
