@@ -7,6 +7,7 @@ import contextlib
 import dataclasses
 import errno
 import ipaddress
+import logging
 import socket
 import struct
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -203,6 +204,27 @@ def test_establish_modify_delete_with_usage_report() -> None:
             assert agent.sessions == {}
             assert agent.alloc.teids.in_use() == 0
     run(body)
+
+
+@pytest.mark.parametrize("level", [logging.INFO, logging.DEBUG])
+def test_each_session_is_logged_at_debug_only(level: int, caplog: pytest.LogCaptureFixture
+                                              ) -> None:
+    """At thousands of sessions a second a line each is a tenth of the rate: a session's
+    establishment and deletion are DEBUG lines; the association is still an INFO one."""
+    caplog.set_level(level, logger="upf.control.agent")
+
+    async def body() -> None:
+        async with running(config()) as (_, smf, _):
+            await smf.associate()
+            est = await smf.establish()
+            assert est.up_f_seid is not None
+            dele = await smf.request(SessionDeletionRequest(0, seid=est.up_f_seid.seid))
+            assert getattr(dele, "cause", None) is Cause.REQUEST_ACCEPTED
+    run(body)
+    lines = [r.getMessage() for r in caplog.records if r.name == "upf.control.agent"]
+    per_session = [m for m in lines if m.endswith((" established: 2 PDRs", " deleted"))]
+    assert len(per_session) == (2 if level == logging.DEBUG else 0), lines
+    assert any("association with" in m for m in lines), lines
 
 
 def test_retransmitted_establishment_applied_once() -> None:
