@@ -327,12 +327,13 @@ class Agent:
         errors: asyncio.Queue[Exception] | None = getattr(sock, "_excq", None)
         if queue is None or errors is None:  # (another asyncio-dgram: one recv() each)
             queue = errors = None
+        node, clock = self.node, self.clock
         while True:
             data, addr = await self._next_datagram(sock)
             while True:
                 try:
-                    self.node.receive_datagram(data, socket_address(addr), self.clock())
-                    await self._after_node()  # session requests are compiled right here
+                    node.receive_datagram(data, socket_address(addr), clock())
+                    self._dispatch_events()  # session requests are compiled right here
                 except Exception:  # a bug must not stop the N4 endpoint
                     log.exception("handling a datagram from %s failed", addr)
                 if queue is None or errors is None or queue.empty() or not errors.empty():
@@ -342,6 +343,10 @@ class Agent:
                     queue.put_nowait((more, addr))
                     break
                 data = more
+            try:  # what the node answered by itself, once for the datagrams of this turn
+                await self._after_node()
+            except Exception:
+                log.exception("sending after the datagrams from %s failed", addr)
 
     async def _next_datagram(self, sock: asyncio_dgram.aio.DatagramStream
                              ) -> tuple[bytes, Any]:
@@ -372,9 +377,13 @@ class Agent:
             except Exception:  # a bug must not stop retransmissions and heartbeats
                 log.exception("handling the PFCP timers failed")
 
-    async def _after_node(self, *, wake_timer: bool = True) -> None:
-        while (event := self.node.next_event()) is not None:
+    def _dispatch_events(self) -> None:
+        next_event = self.node.next_event
+        while (event := next_event()) is not None:
             self._dispatch(event)
+
+    async def _after_node(self, *, wake_timer: bool = True) -> None:
+        self._dispatch_events()
         if not self._end_markers:  # else the sender sends them first, then the responses
             await self._flush()
         if wake_timer and not self._rearm_soon:  # once per loop turn, not per datagram

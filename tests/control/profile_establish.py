@@ -228,9 +228,10 @@ async def drive(agent: Agent, datagrams: list[bytes], clock: Callable[[], float]
     for i in range(0, len(datagrams), WINDOW):
         chunk = datagrams[i:i + WINDOW]
         for j in range(0, len(chunk), 32):
-            for d in chunk[j:j + 32]:
+            for d in chunk[j:j + 32]:  # (as Agent._recv_loop does with one turn's datagrams)
                 agent.node.receive_datagram(d, PEER, clock())
-                await agent._after_node()
+                agent._dispatch_events()
+            await agent._after_node()
             await asyncio.sleep(0)
         want = len(out) + len(chunk)
         while len(out) < want:
