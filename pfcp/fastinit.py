@@ -18,6 +18,7 @@ The class stays frozen for everyone else.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -41,10 +42,12 @@ def is_frozen_slotted(cls: object) -> bool:
         "__slots__" in cls.__dict__
 
 
+@functools.cache
 def twin_of(cls: type) -> type | None:
     """A plain (not frozen) slotted dataclass with the fields and layout of the frozen slotted
     dataclass ``cls``, so that an object can be built as one and switched to ``cls`` (its
-    ``__class__`` assigned): None if this interpreter refuses that switch."""
+    ``__class__`` assigned): None if this interpreter refuses that switch. One per class
+    (its __init__ and the decoders share it)."""
     dfields = dataclasses.fields(cls)
     base = next(b for b in cls.__mro__[1:] if not dataclasses.is_dataclass(b))
     ns: dict[str, Any] = {"__annotations__": {f.name: object for f in dfields}}
@@ -94,7 +97,7 @@ def fast_init(cls: type[T]) -> type[T]:
         (kw_params if f.kw_only else params).append(f"{f.name}={value}" if value else f.name)
         stores.append((f.name, f.name))
     signature = ", ".join(["self", *params] + (["*", *kw_params] if kw_params else []))
-    twin = twin_of(cls) if len(stores) >= TWIN_FIELDS else None
+    twin = twin_of(cls) if len(stores) >= TWIN_FIELDS else None  # type: ignore[arg-type]
     if twin is not None:
         # An instance of a subclass keeps the descriptors: the switch back would lose its class.
         env.update(_cls=cls, _twin=twin, _set=object.__setattr__)

@@ -14,11 +14,12 @@ from pfcp import (
     FSeid,
     FTeid,
     NodeId,
+    SessionEstablishmentRequest,
     SessionEstablishmentResponse,
     decode_message,
     encode_message,
 )
-from pfcp.fastinit import TWIN_FIELDS, fast_init, is_frozen_slotted
+from pfcp.fastinit import TWIN_FIELDS, fast_init, is_frozen_slotted, twin_of
 from pfcp.ies.base import IE_CODECS
 from pfcp.messages import MESSAGE_CLASSES
 
@@ -118,7 +119,10 @@ def test_still_frozen_and_post_init_runs() -> None:
 
 def test_a_wide_class_is_built_through_its_twin_and_ends_frozen() -> None:
     assert len(dataclasses.fields(_Wide)) >= TWIN_FIELDS
-    assert _Wide.__init__.__globals__["_twin"] is not None  # the twin path is taken
+    assert _Wide.__init__.__globals__["_twin"] is twin_of(_Wide) is not None  # the twin path
+    # One twin per class: a message's __init__ and its decoder build the same one.
+    ser = SessionEstablishmentRequest
+    assert ser.__init__.__globals__["_twin"] is ser._spec.twin is not None  # type: ignore[attr-defined]
     for args, kw in [((1, 2, 3, 4, 5), {}), ((1, 2, 3, 4, 5, 7, (8,)), {"h": 9})]:
         obj = _Wide(*args, **kw)
         assert type(obj) is _Wide
