@@ -129,7 +129,7 @@ def count_messages(agent: Any) -> Counter[tuple[str, str, str]]:
         key = tx_keys.get((mtype, cause))
         if key is None:
             name = _MESSAGE_TYPES.get(mtype) or MessageType(mtype).name
-            key = tx_keys[(mtype, cause)] = ("tx", name, _encoded_cause(data))
+            key = tx_keys[(mtype, cause)] = ("tx", name, _cause_name(cause))
         messages[key] += 1
 
     def counting_next_event() -> Any:
@@ -182,14 +182,16 @@ def _cause_offset(data: bytes) -> int:
     return 0
 
 
+def _cause_name(value: int) -> str:
+    """A Cause value's name ("" for -1: no Cause)."""
+    return "" if value < 0 else _CAUSES.get(value) or Cause(value).name
+
+
 def _encoded_cause(data: bytes) -> str:
     """The name of the Cause of an encoded message, as _type_name and the Cause of its
     object ("" if it has none)."""
     at = _cause_offset(data)
-    if not at:
-        return ""
-    value = data[at + 4]
-    return _CAUSES.get(value) or Cause(value).name
+    return _cause_name(data[at + 4] if at else -1)
 
 
 def _type_name(msg: Any) -> str:
