@@ -60,6 +60,7 @@ from control.responses import (
 )
 from control.session import Session, frozen
 from control.shards import Followers
+from control.template import Templates
 from control.usage import report, urr_slots, usage_by_urr
 from pfcp import (
     AssociationReleaseRequest,
@@ -69,7 +70,10 @@ from pfcp import (
     AssociationUpdateRequest,
     AssociationUpdateResponse,
     Cause,
+    FqCsid,
+    FSeid,
     Message,
+    MessageType,
     NodeId,
     PfcpsmReqFlags,
     SessionDeletionRequest,
@@ -96,11 +100,15 @@ from pfcp.node import (
     RequestTimedOut,
     ResponseReceived,
 )
+from pfcp.shapes import ShapeTable
 
 log = logging.getLogger("upf.control.agent")
 
-_SESSION_REQUESTS = (SessionEstablishmentRequest, SessionModificationRequest,
-                     SessionDeletionRequest)
+_ESTABLISHMENT = MessageType.SESSION_ESTABLISHMENT_REQUEST
+_MODIFICATION = MessageType.SESSION_MODIFICATION_REQUEST
+# (by the header's type: a shaped request's message is not built unless it is read)
+_SESSION_REQUEST_TYPES = frozenset({_ESTABLISHMENT, _MODIFICATION,
+                                    MessageType.SESSION_DELETION_REQUEST})
 
 # What the fast path and this agent really do (TS 29.244 8.2.25):
 # FTUP: F-TEID allocation; UEIP: UE IP allocation; EMPU: End Marker on SNDEM.
@@ -170,6 +178,7 @@ class Association:
 @dataclass(slots=True)
 class AgentStats:
     sessions_established: int = 0
+    establishments_from_templates: int = 0  # compiled by replaying their shape's template
     sessions_modified: int = 0
     sessions_deleted: int = 0
     requests_rejected: int = 0
@@ -215,6 +224,11 @@ class Agent:
             ),
             clock(),
         )
+        # Establishments by request shape (pfcp/shapes.py, control/template.py).
+        self.templates: Templates | None = None
+        if config.templates:
+            self.node.shapes = ShapeTable()
+            self.templates = Templates(self.alloc)
         self._node_id = NodeId(config.node_id)
         # N4 workers (control/shards.py): worker k of N makes the SEIDs that steer to it.
         self._seids = _seid_space(*config.alloc.shard)
@@ -448,8 +462,8 @@ class Agent:
     # ------------------------------------------------------------------ events
 
     def _dispatch(self, event: Event) -> None:
-        if isinstance(event, RequestReceived) and event.message.is_session and \
-                isinstance(event.message, _SESSION_REQUESTS):
+        if isinstance(event, RequestReceived) and \
+                event.header.message_type in _SESSION_REQUEST_TYPES:
             if event.peer[0] in self.associations:
                 self._session_request(event)  # no task: see "sessions" below
                 return
@@ -887,15 +901,15 @@ class Agent:
         return done
 
     def _session_request(self, event: RequestReceived) -> None:
-        msg = event.message
-        if isinstance(msg, SessionEstablishmentRequest):
+        mtype = event.header.message_type
+        if mtype == _ESTABLISHMENT:
             seid = self._new_seid()
             self._exclusive(seid, functools.partial(self._establish, event, seid))
-        elif isinstance(msg, SessionModificationRequest):
-            seid = msg.seid or 0
+        elif mtype == _MODIFICATION:
+            seid = event.message.seid or 0
             self._exclusive(seid, functools.partial(self._modify, event, seid))
         else:
-            seid = msg.seid or 0
+            seid = event.message.seid or 0
             self._exclusive(seid, functools.partial(self._delete, seid, event, None))
 
     def _rejection(self, what: str, exc: BaseException) -> tuple[Cause, dict[str, Any]]:
@@ -925,9 +939,14 @@ class Agent:
     # System failure and frees the SEID instead of leaving it busy.
 
     def _establish(self, event: RequestReceived, seid: int) -> None:
-        msg = event.message
-        assert isinstance(msg, SessionEstablishmentRequest)
-        remote = msg.cp_f_seid
+        shaped, templates = event.shaped, self.templates
+        if shaped is not None:  # (its message is not built unless compiled in full)
+            remote: FSeid = shaped.field("cp_f_seid")
+            fq_csid: tuple[FqCsid, ...] = shaped.field("fq_csid")
+        else:
+            msg = event.message
+            assert isinstance(msg, SessionEstablishmentRequest)
+            remote, fq_csid = msg.cp_f_seid, msg.fq_csid
 
         def reject(exc: BaseException) -> None:
             cause, extra = self._rejection(f"session establishment from {event.peer}", exc)
@@ -937,11 +956,25 @@ class Agent:
         try:
             base = Session(local_seid=seid, remote_seid=remote.seid,
                            peer=sys.intern(event.peer[0]), remote_ipv4=remote.ipv4,
-                           remote_ipv6=remote.ipv6, fq_csids=csid_set(msg.fq_csid))
-            rules = cc.SessionRules(create_pdr=msg.create_pdr, create_far=msg.create_far,
-                                    create_qer=msg.create_qer, create_urr=msg.create_urr)
+                           remote_ipv6=remote.ipv6, fq_csids=csid_set(fq_csid))
             txn = self.alloc.begin()
-            result = cc.establish(seid, base, rules, self.alloc, txn)  # aborts txn on failure
+            result = None
+            if shaped is not None and templates is not None:
+                template = templates.get(shaped.shape)
+                if template is not None:
+                    result = template.replay(base, shaped, txn)
+                    if result is None:  # txn aborted: compiled in full, which answers it
+                        txn = self.alloc.begin()
+                    else:
+                        self.stats.establishments_from_templates += 1
+            if result is None:
+                msg = event.message
+                assert isinstance(msg, SessionEstablishmentRequest)
+                rules = cc.SessionRules(create_pdr=msg.create_pdr, create_far=msg.create_far,
+                                        create_qer=msg.create_qer, create_urr=msg.create_urr)
+                result = cc.establish(seid, base, rules, self.alloc, txn)  # aborts on failure
+                if shaped is not None and templates is not None:
+                    templates.learn(shaped, result)
         except Exception as exc:
             self._release(seid)
             reject(exc)

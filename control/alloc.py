@@ -53,6 +53,7 @@ class Pool(Generic[T]):
         self._supply: Iterator[T] | None = supply
         self._free: deque[T] = deque()
         self._used: set[T] = set()
+        self._back: list[T] = []  # untaken (never used): handed out again first
 
     def take(self, acceptable: Callable[[T], bool] | None = None) -> T:
         """The next free value; skips (and keeps free) values ``acceptable`` refuses."""
@@ -72,6 +73,8 @@ class Pool(Generic[T]):
     def _next(self) -> T | None:
         # Fresh values first: a released TEID or address is reused as late as possible,
         # so stray packets of an old session do not reach the next owner.
+        if self._back:
+            return self._back.pop()
         if self._supply is not None:
             for value in self._supply:
                 return value
@@ -86,6 +89,15 @@ class Pool(Generic[T]):
             return
         self._used.remove(value)
         self._free.append(value)
+
+    def untake(self, value: T) -> None:
+        """Undo the ``take`` of ``value``, which nobody used (an aborted transaction): the pool
+        is as it was, so the same value comes next. Untaken in reverse order of taking."""
+        if value not in self._used:
+            log.error("%s: untake of %s which is not allocated", self.name, value)
+            return
+        self._used.remove(value)
+        self._back.append(value)
 
     def in_use(self) -> int:
         return len(self._used)
@@ -146,6 +158,19 @@ class SlotPool(Pool[int]):
         self._flags[value] = 0
         self._free.append(value)
 
+    def untake(self, value: int) -> None:
+        if not 0 <= value < len(self._flags) or not self._flags[value]:
+            log.error("%s: untake of %s which is not allocated", self.name, value)
+            return
+        self._untake_index(value)
+
+    def _untake_index(self, index: int) -> None:
+        self._flags[index] = 0
+        if index == self._fresh - self._step:  # the last fresh one: the counter goes back
+            self._fresh = index
+        else:  # from the front of the free list: back to its front
+            self._free.appendleft(index)
+
     def in_use(self) -> int:
         return (self._fresh - self._first) // self._step - len(self._free)
 
@@ -194,6 +219,13 @@ class TeidPool(SlotPool):
         index = value & TEID_INDEX_MASK
         self._gen[index] = (self._gen[index] + 1) & 0xFF  # the next owner's TEID differs
         super().give(index)
+
+    def untake(self, value: int) -> None:
+        """(The generation stays: the TEID was never installed, its next owner may have it.)"""
+        if not self.is_used(value):
+            log.error("teid: untake of %#010x which is not allocated", value)
+            return
+        self._untake_index(value & TEID_INDEX_MASK)
 
     def is_used(self, value: int) -> bool:
         index = value & TEID_INDEX_MASK  # (SlotPool.is_used, inlined: once per deletion)
@@ -481,5 +513,5 @@ class AllocTxn:
             pool, value = log_[i], log_[i + 1]
             if pool is None:
                 owners.pop(value, None)  # type: ignore[call-overload]
-            else:
-                pool.give(value)  # type: ignore[attr-defined]
+            else:  # as if never taken: the same values come next
+                pool.untake(value)  # type: ignore[attr-defined]

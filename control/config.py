@@ -56,6 +56,11 @@ class AgentConfig:
     # At 100,000 held sessions automatic collection cost more CPU than compiling a request.
     manage_gc: bool = False
     gc_interval: float = 10.0
+    # Establishment Requests shaped like earlier ones are decoded by substitution
+    # (pfcp/shapes.py) and compiled by replaying the shape's template (control/template.py):
+    # the same result, computed with about a third fewer instructions. False: every request
+    # is decoded and compiled in full.
+    templates: bool = True
 
     def allowed(self, host: str) -> bool:
         """May an SMF at ``host`` associate? An empty allow-list allows only ``smf_peers``."""

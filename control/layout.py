@@ -272,6 +272,13 @@ _RULE_PAD = [bytes((RULES_PER_KEY - n) * PDR_RULE_SIZE + _SET_TAIL)
              for n in range(RULES_PER_KEY + 1)]
 
 
+# A pdr_set of one rule (most keys hold one PDR), without pack_pdr_set's call and join:
+# ONE_RULE_HEAD + rule + ONE_RULE_TAIL, or pack_one_rule_head(1, TEID octets) for a TEID.
+ONE_RULE_HEAD = _SET_HEAD.pack(1, bytes(_SET_TEID_OCTETS))
+ONE_RULE_TAIL = _RULE_PAD[1]
+pack_one_rule_head = _SET_HEAD.pack
+
+
 def pack_pdr_set(rules: list[bytes], teid: int = 0) -> bytes:
     """struct pdr_set from packed rules (at most RULES_PER_KEY; the caller checks)."""
     return b"".join((_SET_HEAD.pack(len(rules), teid.to_bytes(_SET_TEID_OCTETS, "big")), *rules,

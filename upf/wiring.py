@@ -96,7 +96,7 @@ def count_messages(agent: Any) -> Counter[tuple[str, str, str]]:
     node's doors, the events it delivers and the responses it is given.
 
     It runs for every message, so names are worked out once: a request's key once per
-    message class; a response's Cause is found where it was in the last response of the
+    message type; a response's Cause is found where it was in the last response of the
     same type whose IEs before it were the same octets (the agent's Node ID, say)."""
     messages: Counter[tuple[str, str, str]] = Counter()
     agent.pfcp_messages = messages
@@ -104,7 +104,7 @@ def count_messages(agent: Any) -> Counter[tuple[str, str, str]]:
     send_response = node.send_response
     send_encoded_response = node.send_encoded_response
     next_event = node.next_event
-    rx_keys: dict[type, tuple[str, str, str]] = {}
+    rx_keys: dict[int, tuple[str, str, str]] = {}
     before_cause: dict[tuple[int, int], bytes] = {}  # (type, header length) -> IEs before it
     tx_keys: dict[tuple[int, int], tuple[str, str, str]] = {}  # (type, Cause or -1)
 
@@ -135,10 +135,10 @@ def count_messages(agent: Any) -> Counter[tuple[str, str, str]]:
     def counting_next_event() -> Any:
         event = next_event()
         if isinstance(event, RequestReceived):
-            cls = type(event.message)
-            key = rx_keys.get(cls)
+            mtype = event.header.message_type  # (a shaped request's message is not built)
+            key = rx_keys.get(mtype)
             if key is None:
-                key = rx_keys[cls] = ("rx", _type_name(event.message), "")
+                key = rx_keys[mtype] = ("rx", _type_name(event.message), "")
             messages[key] += 1
         elif isinstance(event, InvalidRequest):
             messages[("rx", "INVALID", event.error.cause.name)] += 1

@@ -214,6 +214,8 @@ _FORW, _DUPL = int(ApplyAction.FORW), int(ApplyAction.DUPL)
 
 
 def _check_far(far: CreateFar) -> None:
+    # Reads the action and which parameters are present: a request shape (pfcp/shapes.py)
+    # fixes both, so a FAR rebuilt with another tunnel passes it as its template did.
     action = int(far.apply_action)
     if action & _FORW and far.forwarding_parameters is None:
         raise conditional_missing(T.FORWARDING_PARAMETERS, f"FAR {far.far_id} forwards")
@@ -228,6 +230,7 @@ grouped(T.CREATE_FAR, CreateFar, (
     F(T.DUPLICATING_PARAMETERS, "duplicating_parameters", C, True),
     F(T.BAR_ID, "bar_id", O),
 ), (_check_far,))  # fmt: skip
+_check_far.shape_invariant = True  # type: ignore[attr-defined]  # (see pfcp/shapes.py)
 
 
 @dataclass(frozen=True, slots=True)

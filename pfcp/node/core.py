@@ -59,6 +59,7 @@ from pfcp.node.events import (
 )
 from pfcp.node.header import PFCP_VERSION, Header, peek_header
 from pfcp.node.liveness import PeerLiveness, PeerState
+from pfcp.shapes import SHAPED_TYPES, ShapeTable
 
 __all__ = ["NodeStats", "PfcpNode"]
 
@@ -136,6 +137,9 @@ class PfcpNode:
         self._to_send: list[tuple[bytes, Address]] = []
         self._events: deque[Event] = deque()
         self.stats = NodeStats()
+        # Request shapes (pfcp/shapes.py): set a ShapeTable to decode requests shaped like
+        # earlier ones by substitution; RequestReceived.shaped then says which shape.
+        self.shapes: ShapeTable | None = None
 
     # ---------------------------------------------------------------- configuration, peers
 
@@ -335,7 +339,17 @@ class PfcpNode:
                 self._to_send.append((entry.response, addr))
             return
         self.stats.requests_received += 1
+        shapes = self.shapes
+        if shapes is not None and mtype in SHAPED_TYPES:
+            shaped = shapes.match(data)
+            if shaped is not None:  # (its message is built if and when it is read)
+                self._check_recovery_of(addr, shaped.shape.message)  # (outside the slots)
+                self._remember(key, None, now, data)
+                self._events.append(RequestReceived(addr, None, header, shaped))
+                return
         message = self._decode(data, header, addr)
+        if shapes is not None and mtype in SHAPED_TYPES and isinstance(message, Message):
+            shapes.learn(data, message)
         if mtype == MessageType.HEARTBEAT_REQUEST:
             if isinstance(message, HeartbeatRequest):
                 self._check_recovery(addr, message.recovery_time_stamp)

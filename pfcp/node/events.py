@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from pfcp import DecodeError, Message
 from pfcp.node.header import Header
+from pfcp.shapes import Shaped
 
 __all__ = [
     "Address",
@@ -23,16 +24,43 @@ __all__ = [
 Address = tuple[str, int]
 
 
-@dataclass(frozen=True, slots=True)
 class RequestReceived:
     """A new request from `peer`, delivered once; answer it with `PfcpNode.send_response`.
 
     `header` is the header as received; the node keys its response cache on it.
+    `shaped`: the request was recognised as a shape of the node's ShapeTable
+    (pfcp/shapes.py); then `message` is built from it when first read (an agent that
+    compiles the shape's requests from their slots never needs it).
     """
 
-    peer: Address
-    message: Message
-    header: Header
+    __slots__ = ("_message", "header", "peer", "shaped")
+
+    def __init__(self, peer: Address, message: Message | None, header: Header,
+                 shaped: Shaped | None = None) -> None:
+        if message is None and shaped is None:
+            raise TypeError("RequestReceived needs a message or a shaped request")
+        self.peer = peer
+        self._message = message
+        self.header = header
+        self.shaped = shaped
+
+    @property
+    def message(self) -> Message:
+        message = self._message
+        if message is None:
+            assert self.shaped is not None
+            message = self._message = self.shaped.message
+        return message
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, RequestReceived):
+            return NotImplemented
+        return (self.peer, self.message, self.header) == (other.peer, other.message, other.header)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"RequestReceived(peer={self.peer!r}, message={self.message!r}, header={self.header!r})"
 
 
 @dataclass(frozen=True, slots=True)

@@ -1120,3 +1120,40 @@ def test_accepted_modification_and_deletion_octets_are_the_codecs() -> None:
                     report(UsageReportSdr, UsageReportTrigger.TERMR, 1, (0, 0), (1, 500)),)))
             assert agent.sessions == {} and agent.node.stats.duplicates_answered == 3
     run(body)
+
+
+def test_templated_establishments_install_what_full_compiles_do() -> None:
+    """The same requests to an agent with templates (control/template.py) and to one
+    without: the same answers, sessions and map contents."""
+    from upf import smfsim_codec
+
+    sim = smfsim_codec.Templates("127.0.0.1", "127.0.0.1", 9)
+
+    def requests(seq: int) -> list[bytes]:
+        out = []
+        for i in range(12):
+            seq += 1
+            out.append(encode_message(establishment_of(i % 7, seq, 0x700 + i, csid=i % 3 or None)))
+            seq += 1
+            out.append(sim.establishment(seq, 0x900 + i, int(shapes.UE) + 50 + i % 9,
+                                         int(LOOP), 0x40 + i))
+        return out
+
+    async def outcome(templates: bool) -> tuple[Any, ...]:
+        async with running(config(templates=templates)) as (agent, smf, maps):
+            await smf.associate()
+            answers = []
+            for data in requests(smf.seq):
+                await smf.send_raw(data)
+                answers.append(await smf.recv())
+            return (answers, dict(agent.sessions), maps.snapshot(),
+                    agent.stats.establishments_from_templates)
+
+    async def body() -> None:
+        with_templates = await outcome(True)
+        without = await outcome(False)
+        assert with_templates[:3] == without[:3]
+        causes = {a.cause for a in with_templates[0]}  # (UE addresses repeat: some rejected)
+        assert causes == {Cause.REQUEST_ACCEPTED, Cause.RULE_CREATION_MODIFICATION_FAILURE}
+        assert with_templates[3] > 0 and without[3] == 0
+    run(body)

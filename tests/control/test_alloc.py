@@ -6,7 +6,14 @@ import ipaddress
 
 import pytest
 
-from control.alloc import Allocator, AllocConfig, EndpointConfig, Pool, UePoolConfig
+from control.alloc import (
+    Allocator,
+    AllocConfig,
+    EndpointConfig,
+    Pool,
+    UePoolConfig,
+    slot_pool,
+)
 from control.errors import ResourceExhausted
 from pfcp.enums import Cause
 
@@ -154,13 +161,44 @@ def test_teids_index_uplink_by_teid_and_change_generation_on_reuse() -> None:
 def test_teid_generation_wraps_and_never_gives_teid_zero() -> None:
     alloc = make(teid_indices=2)  # one index
     seen = set()
-    for _ in range(300):
+    for _ in range(300):  # a session each, established and deleted
         txn = alloc.begin()
         teid = txn.teid("uplink_pdrs")
         assert teid != 0 and teid & 0xFFFFFF == 1
         seen.add(teid)
-        txn.abort()
+        txn.commit()
+        release = alloc.begin()
+        release.release_teid(teid)
+        release.commit()
     assert len(seen) == 256
+
+
+def test_an_aborted_transaction_leaves_the_pools_as_they_were() -> None:
+    """Abort undoes the takes (no TEID generation spent, no reordering): the same values
+    come next, whether they were fresh or from the free lists."""
+    alloc = make(teid_indices=64)
+    for reuse in (False, True):
+        if reuse:  # free some of everything: the next takes come from the free lists
+            held = alloc.begin()
+            taken = [(held.teid("uplink_pdrs"), held.pdr_slot(), held.ue_v4("ims", "v4"))
+                     for _ in range(2)]
+            held.commit()
+            release = alloc.begin()
+            for teid, slot, ue in taken:
+                release.release_teid(teid)
+                release.release_pdr_slot(slot)
+                release.release_ue_v4("ims", ue)
+            release.commit()
+        before = (alloc.teids.in_use(), alloc.pdr_slots.in_use())
+        txn = alloc.begin()
+        first = [(txn.teid("uplink_pdrs"), txn.pdr_slot(), txn.ue_v4("ims", "v4"))
+                 for _ in range(1 if reuse else 2)]
+        txn.abort()
+        assert (alloc.teids.in_use(), alloc.pdr_slots.in_use()) == before
+        again = alloc.begin()
+        assert [(again.teid("uplink_pdrs"), again.pdr_slot(), again.ue_v4("ims", "v4"))
+                for _ in first] == first
+        again.abort()
 
 
 def test_teid_skips_a_value_an_smf_holds() -> None:
@@ -170,3 +208,15 @@ def test_teid_skips_a_value_an_smf_holds() -> None:
     assert txn.claim_key(("uplink_pdrs", (1).to_bytes(4, "big")), 9)
     teid = txn.teid("uplink_pdrs")
     assert teid != 1 and alloc.teids.is_used(teid)
+
+
+def test_untake_from_the_free_list_puts_the_value_back_in_front() -> None:
+    pool = slot_pool("slots", 4)  # slots 1..3
+    taken = [pool.take() for _ in range(3)]
+    pool.give(taken[0])
+    pool.give(taken[2])
+    value = pool.take()  # (the counter is spent: from the free list's front)
+    assert value == taken[0]
+    pool.untake(value)
+    assert pool.in_use() == 1
+    assert [pool.take(), pool.take()] == [taken[0], taken[2]]
