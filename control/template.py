@@ -312,23 +312,24 @@ class Template:
                                 ONE_RULE_HEAD + rule + ONE_RULE_TAIL, None))
             else:
                 entries.append((name, v4_raw, ONE_RULE_HEAD + rule + ONE_RULE_TAIL, None))
-        if len({(e[0], e[1]) for e in entries}) != len(entries):
+        if len(entries) > 1 and len({(e[0], e[1]) for e in entries}) != len(entries):
             return None
-        ops = []
+        ops: list[MapOp] = []
+        append = ops.append
         for name, key, value, prev in entries:
             assert name is not None
             if txn is not None and not txn.claim_key(owner_of(name, key, value), seid):
                 raise KeyError(key)  # (the full compile answers it: Failed Rule ID and all)
-            ops.append(_new_op((name, key, value, prev, _PDR_PHASE)))
+            append(_new_op((name, key, value, prev, _PDR_PHASE)))
         for far in fars:
-            ops.append(_new_op((_FARS, pack_slot_key(far.slot), packed(far.value), _ZERO_FAR,
-                                _LEAF_WRITE)))
+            append(_new_op((_FARS, pack_slot_key(far.slot), packed(far.value), _ZERO_FAR,
+                            _LEAF_WRITE)))
         for qer in qers:
-            ops.append(_new_op((_QERS, pack_slot_key(qer.slot), packed(qer.value), _ZERO_QER,
-                                _LEAF_WRITE)))
+            append(_new_op((_QERS, pack_slot_key(qer.slot), packed(qer.value), _ZERO_QER,
+                            _LEAF_WRITE)))
         for slot in sorted([pdr.slot for pdr in states]):
-            ops.append(_new_op((_PDR_STATS, pack_slot_key(slot), _ZERO_COUNTER, _ZERO_COUNTER,
-                                _LEAF_WRITE)))
+            append(_new_op((_PDR_STATS, pack_slot_key(slot), _ZERO_COUNTER, _ZERO_COUNTER,
+                            _LEAF_WRITE)))
         return tuple(ops)
 
 

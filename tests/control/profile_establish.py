@@ -407,7 +407,7 @@ def main(argv: list[str] | None = None) -> int:
         out["memory"] = asyncio.run(memory(args.memory))
     print(json.dumps(out, indent=2))
     if st.profiler is not None:
-        pstats.Stats(st.profiler, stream=sys.stderr).sort_stats("tottime").print_stats(35)
+        pstats.Stats(st.profiler, stream=sys.stderr).sort_stats(os.environ.get("PROFILE_SORT", "tottime")).print_stats(int(os.environ.get("PROFILE_N", "35")))
     return 0
 
 

@@ -122,12 +122,15 @@ def test_teids_stay_disjoint_across_generations(count: int) -> None:
     for k in range(count):
         alloc = Allocator(config((k, count), teid_indices=count + 1))
         own = set()
-        for _ in range(300):  # past the generation wrap
+        for _ in range(300):  # past the generation wrap: sessions established and deleted
             txn = alloc.begin()
             teid = txn.teid("uplink_pdrs")
             assert teid & 0xFFFFFF == (k or count)
             own.add(teid)
-            txn.abort()
+            txn.commit()
+            release = alloc.begin()
+            release.release_teid(teid)
+            release.commit()
         assert len(own) == 256  # every generation of the shard's one index
         seen.append(own)
     union = set().union(*seen)
