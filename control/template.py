@@ -116,7 +116,8 @@ class _Far(NamedTuple):
 class Template:
     """One shape's establishment, compiled (see the module docstring)."""
 
-    __slots__ = ("_ctx", "_fars", "_fast", "_pdrs", "_qers", "_urrs", "alloc")
+    __slots__ = ("_ctx", "_fars", "_fast", "_n_far", "_n_pdr", "_pdrs", "_qers", "_urr_map",
+                 "_urrs", "alloc")
 
     def __init__(self, alloc: Allocator, pdrs: tuple[_Pdr, ...], fars: tuple[_Far, ...],
                  qers: tuple[QerState, ...], urrs: tuple[UrrState, ...]) -> None:
@@ -124,6 +125,10 @@ class Template:
         self._pdrs, self._fars, self._qers, self._urrs = pdrs, fars, qers, urrs
         self._ctx = cc._Ctx(alloc, alloc.begin(), 0)  # (_far_value reads its allocator only)
         self._fast = all(p.key_map is not None for p in pdrs)
+        self._n_pdr, self._n_far = len(pdrs), len(fars)
+        # The URRs are the template's own (their state changes only as reports are sent).
+        self._urr_map = (_new_rule_map([x for u in urrs for x in (u.urr_id, u)]) if urrs
+                         else EMPTY)
 
     @classmethod
     def learn(cls, shape: Shape, message: SessionEstablishmentRequest, result: cc.Result,
@@ -204,40 +209,47 @@ class Template:
 
     def _replay(self, base: Session, leaves: tuple[Any, ...], txn: AllocTxn
                 ) -> cc.Result | None:
-        fars: dict[int, FarState] = {}
+        pdrs, n_pdr, n_far = self._pdrs, self._n_pdr, self._n_far
+        # The slots compile takes, in its order (FARs, QERs, then each PDR's).
+        far_slot, qer_slot = txn.far_slot, txn.qer_slot
+        slots = [0] * n_pdr
+        slots += [far_slot() for _ in range(n_far)]
+        slots += [qer_slot() for _ in self._qers]
+        far_flat: list[Any] = []  # the FARs' RuleMap: id, state, id, state...
         far_states: list[FarState] = []
-        far_slot = txn.far_slot
+        i = n_pdr
         for f0, ohc_slot in self._fars:
             far_id = f0.far_id
             if ohc_slot < 0:
-                far = _new_far(far_id, far_slot(), f0.apply_action, f0.forwarding, f0.value)
+                far = _new_far(far_id, slots[i], f0.apply_action, f0.forwarding, f0.value)
             else:
                 ohc: OuterHeaderCreation = leaves[ohc_slot]
                 was = f0.forwarding
                 assert was is not None
                 fwd = _new_fwd(was.destination_interface, was.network_instance,
-                                      int(ohc.description), ohc.teid or 0, ohc.ipv4, ohc.ipv6,
-                                      ohc.port, was.tos)
+                               int(ohc.description), ohc.teid or 0, ohc.ipv4, ohc.ipv6,
+                               ohc.port, was.tos)
                 value = cc._far_value(self._ctx, far_id, f0.apply_action, fwd)
-                far = _new_far(far_id, far_slot(), f0.apply_action, fwd, value)
-            fars[far_id] = far
+                far = _new_far(far_id, slots[i], f0.apply_action, fwd, value)
+            far_flat += (far_id, far)
             far_states.append(far)
-        qers: dict[int, QerState] = {}
+            i += 1
+        qer_flat: list[Any] = []
         qer_states: list[QerState] = []
-        qer_slot = txn.qer_slot
         for q0 in self._qers:
-            qer = qers[q0.qer_id] = _new_qer(q0.qer_id, qer_slot(), q0.value)
+            qer = _new_qer(q0.qer_id, slots[i], q0.value)
+            qer_flat += (q0.qer_id, qer)
             qer_states.append(qer)
-        flat: list[Any] = []  # the PDRs' RuleMap: id, state, id, state...
+            i += 1
+        flat: list[Any] = []  # the PDRs' RuleMap
         states: list[PdrState] = []
         created = []
         chosen: dict[object, LocalFTeid] = {}
         ue_v4: dict[str | None, Any] = {}
         pdr_slot = txn.pdr_slot
-        for step in self._pdrs:
+        for step in pdrs:
             p0, teid_from, teid_slot, choose, ue_from, ue_slot, created_teid, created_v4 = \
                 step[:8]
-            slot = pdr_slot()
             f_teid = p0.f_teid
             if teid_from == _CHOSEN:
                 f_teid = chosen.get(choose)
@@ -260,27 +272,27 @@ class Template:
                 v4 = ue_v4.get(ni)
                 if v4 is None:
                     v4 = ue_v4[ni] = txn.ue_v4(ni, _V4_MAP)
-            pdr = _new_pdr(p0.pdr_id, p0.precedence, slot, p0.source_interface,
+            pdr = _new_pdr(p0.pdr_id, p0.precedence, pdr_slot(), p0.source_interface,
                            p0.network_instance, f_teid, v4, p0.ue_v6, p0.ue_is_destination,
                            p0.ohr, p0.far_id, p0.qer_ids, p0.urr_ids, p0.qfi, p0.sdf_filters)
             flat += (p0.pdr_id, pdr)
             states.append(pdr)
             created.append(_new_created((p0.pdr_id, f_teid if created_teid else None,
                                          v4 if created_v4 else None, None)))
-        urrs: list[Any] = []
-        for u in self._urrs:
-            urrs += (u.urr_id, u)
         new = _new_session(
             base.local_seid, base.remote_seid, base.peer, base.remote_ipv4, base.remote_ipv6,
-            _new_rule_map(flat) if flat else EMPTY, cc._rule_map(fars), cc._rule_map(qers),
-            _new_rule_map(urrs) if urrs else EMPTY,
-            frozen(ue_v4) if ue_v4 else EMPTY, EMPTY, base.fq_csids,
+            _new_rule_map(flat) if flat else EMPTY,
+            _new_rule_map(far_flat) if far_flat else EMPTY,
+            _new_rule_map(qer_flat) if qer_flat else EMPTY,
+            self._urr_map, frozen(ue_v4) if ue_v4 else EMPTY, EMPTY, base.fq_csids,
         )
         ops = None
         if self._fast:
             ops = self._ops(states, far_states, qer_states, txn, base.local_seid)
-        plan = (Plan(ops, (), (), base.local_seid) if ops is not None
-                else install(new, txn, fars=fars, qers=qers))
+        if ops is None:  # (dicts of its FARs and QERs, as install takes them)
+            plan = install(new, txn, fars=dict(new.fars.items()), qers=dict(new.qers.items()))
+        else:
+            plan = Plan(ops, (), (), base.local_seid)
         return cc.Result(new, plan, tuple(created))
 
     def _ops(self, states: list[PdrState], fars: list[FarState] | tuple[FarState, ...],
