@@ -70,7 +70,6 @@ from pfcp import (
     AssociationUpdateRequest,
     AssociationUpdateResponse,
     Cause,
-    FqCsid,
     FSeid,
     Message,
     MessageType,
@@ -940,13 +939,15 @@ class Agent:
 
     def _establish(self, event: RequestReceived, seid: int) -> None:
         shaped, templates = event.shaped, self.templates
+        template = None
         if shaped is not None:  # (its message is not built unless compiled in full)
             remote: FSeid = shaped.field("cp_f_seid")
-            fq_csid: tuple[FqCsid, ...] = shaped.field("fq_csid")
+            if templates is not None:
+                template = templates.get(shaped.shape)
         else:
             msg = event.message
             assert isinstance(msg, SessionEstablishmentRequest)
-            remote, fq_csid = msg.cp_f_seid, msg.fq_csid
+            remote = msg.cp_f_seid
 
         def reject(exc: BaseException) -> None:
             cause, extra = self._rejection(f"session establishment from {event.peer}", exc)
@@ -954,22 +955,22 @@ class Agent:
                                                               seid=remote.seid, **extra))
 
         try:
-            base = Session(local_seid=seid, remote_seid=remote.seid,
-                           peer=sys.intern(event.peer[0]), remote_ipv4=remote.ipv4,
-                           remote_ipv6=remote.ipv6, fq_csids=csid_set(fq_csid))
+            peer = sys.intern(event.peer[0])
             txn = self.alloc.begin()
             result = None
-            if shaped is not None and templates is not None:
-                template = templates.get(shaped.shape)
-                if template is not None:
-                    result = template.replay(base, shaped, txn)
-                    if result is None:  # txn aborted: compiled in full, which answers it
-                        txn = self.alloc.begin()
-                    else:
-                        self.stats.establishments_from_templates += 1
+            if template is not None:
+                assert shaped is not None
+                result = template.replay(seid, peer, shaped, txn)
+                if result is None:  # txn aborted: compiled in full, which answers it
+                    txn = self.alloc.begin()
+                else:
+                    self.stats.establishments_from_templates += 1
             if result is None:
                 msg = event.message
                 assert isinstance(msg, SessionEstablishmentRequest)
+                base = Session(local_seid=seid, remote_seid=remote.seid, peer=peer,
+                               remote_ipv4=remote.ipv4, remote_ipv6=remote.ipv6,
+                               fq_csids=csid_set(msg.fq_csid))
                 rules = cc.SessionRules(create_pdr=msg.create_pdr, create_far=msg.create_far,
                                         create_qer=msg.create_qer, create_urr=msg.create_urr)
                 result = cc.establish(seid, base, rules, self.alloc, txn)  # aborts on failure

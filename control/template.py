@@ -57,7 +57,7 @@ from control.session import (
     UrrState,
     frozen,
 )
-from pfcp.ies.address import FTeid, OuterHeaderCreation, UeIpAddress
+from pfcp.ies.address import FSeid, FTeid, OuterHeaderCreation, UeIpAddress
 from pfcp.ies.base import fast_ctor
 from pfcp.messages import SessionEstablishmentRequest
 from pfcp.shapes import Shape, Shaped
@@ -116,12 +116,15 @@ class _Far(NamedTuple):
 class Template:
     """One shape's establishment, compiled (see the module docstring)."""
 
-    __slots__ = ("_ctx", "_fars", "_fast", "_n_far", "_n_pdr", "_pdrs", "_qers", "_urr_map",
-                 "_urrs", "alloc")
+    __slots__ = ("_ctx", "_fars", "_fast", "_fq_csids", "_n_far", "_n_pdr", "_pdrs", "_qers",
+                 "_remote", "_urr_map", "_urrs", "alloc")
 
     def __init__(self, alloc: Allocator, pdrs: tuple[_Pdr, ...], fars: tuple[_Far, ...],
-                 qers: tuple[QerState, ...], urrs: tuple[UrrState, ...]) -> None:
+                 qers: tuple[QerState, ...], urrs: tuple[UrrState, ...], remote: int,
+                 fq_csids: frozenset[tuple[str, int]]) -> None:
         self.alloc = alloc
+        self._remote = remote  # the CP F-SEID's slot
+        self._fq_csids = fq_csids  # (the FQ-CSIDs are outside the slots: the template's)
         self._pdrs, self._fars, self._qers, self._urrs = pdrs, fars, qers, urrs
         self._ctx = cc._Ctx(alloc, alloc.begin(), 0)  # (_far_value reads its allocator only)
         self._fast = all(p.key_map is not None for p in pdrs)
@@ -140,10 +143,12 @@ class Template:
             return None
         pdr_slots: dict[tuple[int, str], int] = {}
         far_slots: dict[int, int] = {}
+        remote = -1
         for i, slot in enumerate(shape.slots):
             path = slot.path
             if path == (("cp_f_seid", None),):
-                continue  # the session's remote SEID: the caller's base has it
+                remote = i  # the session's remote SEID and address
+                continue
             if (len(path) == 3 and path[0][0] == "create_pdr" and path[1] == ("pdi", None)
                     and path[2][0] in ("ue_ip_address", "local_f_teid")):
                 pdr_slots[(path[0][1] or 0, path[2][0])] = i
@@ -188,7 +193,9 @@ class Template:
                 _key_map(state) if distinct else None,
                 far_ids.index(state.far_id) if state.far_id in far_ids else -1,
                 qer_index, flags, qfi))
-        template = cls(alloc, tuple(pdrs), fars, qers, urrs)
+        if remote < 0:
+            return None
+        template = cls(alloc, tuple(pdrs), fars, qers, urrs, remote, session.fq_csids)
         if template._fast:  # its own plan, built here, must be the one compiled
             states = list(session.pdrs.values())
             ops = template._ops(states, [f.state for f in fars], qers, None, session.local_seid)
@@ -196,18 +203,19 @@ class Template:
                 template._fast = False
         return template
 
-    def replay(self, base: Session, shaped: Shaped, txn: AllocTxn) -> cc.Result | None:
-        """The compile of a request of this template's shape for the session ``base``, from
-        ``txn``; None if it is not replayed (then ``txn`` is aborted: compile in full)."""
+    def replay(self, seid: int, peer: str, shaped: Shaped, txn: AllocTxn) -> cc.Result | None:
+        """What compile.establish makes of the request ``shaped`` for the session ``seid``
+        with the CP function ``peer``, from ``txn``; None if it is not replayed (then ``txn``
+        is aborted: compile in full)."""
         try:
-            result = self._replay(base, shaped.leaves, txn)
+            result = self._replay(seid, peer, shaped.leaves, txn)
         except Exception:  # the full compile says what (a pool or key exhausted or taken)
             result = None
         if result is None:
             txn.abort()
         return result
 
-    def _replay(self, base: Session, leaves: tuple[Any, ...], txn: AllocTxn
+    def _replay(self, seid: int, peer: str, leaves: tuple[Any, ...], txn: AllocTxn
                 ) -> cc.Result | None:
         pdrs, n_pdr, n_far = self._pdrs, self._n_pdr, self._n_far
         # The slots compile takes, in its order (FARs, QERs, then each PDR's).
@@ -279,20 +287,21 @@ class Template:
             states.append(pdr)
             created.append(_new_created((p0.pdr_id, f_teid if created_teid else None,
                                          v4 if created_v4 else None, None)))
+        remote: FSeid = leaves[self._remote]
         new = _new_session(
-            base.local_seid, base.remote_seid, base.peer, base.remote_ipv4, base.remote_ipv6,
+            seid, remote.seid, peer, remote.ipv4, remote.ipv6,
             _new_rule_map(flat) if flat else EMPTY,
             _new_rule_map(far_flat) if far_flat else EMPTY,
             _new_rule_map(qer_flat) if qer_flat else EMPTY,
-            self._urr_map, frozen(ue_v4) if ue_v4 else EMPTY, EMPTY, base.fq_csids,
+            self._urr_map, frozen(ue_v4) if ue_v4 else EMPTY, EMPTY, self._fq_csids,
         )
         ops = None
         if self._fast:
-            ops = self._ops(states, far_states, qer_states, txn, base.local_seid)
+            ops = self._ops(states, far_states, qer_states, txn, seid)
         if ops is None:  # (dicts of its FARs and QERs, as install takes them)
             plan = install(new, txn, fars=dict(new.fars.items()), qers=dict(new.qers.items()))
         else:
-            plan = Plan(ops, (), (), base.local_seid)
+            plan = Plan(ops, (), (), seid)
         return cc.Result(new, plan, tuple(created))
 
     def _ops(self, states: list[PdrState], fars: list[FarState] | tuple[FarState, ...],

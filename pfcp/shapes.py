@@ -102,7 +102,8 @@ class Shape:
     """One learnt request shape (identity is the shape: hashable by identity)."""
 
     __slots__ = ("_checked", "_consts", "_edited", "_edits", "_get_consts", "_leaf_decoders",
-                 "_top_slots", "length", "message", "message_type", "slots")
+                 "_top_slots", "length", "matcher", "message", "message_type",
+                 "recovery_time_stamp", "slots")
 
     def __init__(self, data: bytes, message: Message, slots: tuple[Slot, ...]) -> None:
         self.length = len(data)
@@ -124,10 +125,14 @@ class Shape:
                            and s.path[0][1] is None}
         self._edited = {s.path[0][0] for s in slots} - set(self._top_slots)
         self._checked = _has_checks(type(message), self._edits)
+        self.matcher = self._matcher()
+        stamp = getattr(message, "recovery_time_stamp", None)  # (outside the slots)
+        self.recovery_time_stamp: int | None = stamp if isinstance(stamp, int) else None
 
     def match(self, data: bytes) -> Shaped | None:
         """``data`` as this shape, or None if it is not this shape (or a slot's IE does not
-        decode, or a rebuilt group fails its checks: the decoder says why)."""
+        decode, or a rebuilt group fails its checks: the decoder says why). Straight-line
+        code made for the shape (``_matcher``); this is what it does."""
         if self._get_consts(data) != self._consts:
             return None
         try:
@@ -139,6 +144,40 @@ class Shape:
         except Exception:  # not ours to report: the full decoder will
             return None
         return shaped
+
+    def _matcher(self) -> Callable[[bytes], Shaped | None]:
+        """``match``, as straight-line code for this shape: each slot's IE decoded at its
+        offsets, and decoded once when two slots hold the same IE octets (a UE address in
+        the uplink and the downlink PDR)."""
+        ns: dict[str, Any] = {"_get": self._get_consts, "_consts": self._consts,
+                              "_new": object.__new__, "Shaped": Shaped, "shape": self,
+                              "_from": int.from_bytes}
+        lines = ["def match(data):", "    if _get(data) != _consts:", "        return None",
+                 "    try:"]
+        seen: dict[tuple[int, int], list[tuple[int, int]]] = {}
+        for i, slot in enumerate(self.slots):
+            ns[f"dec{i}"] = self._leaf_decoders[i]
+            a, b = slot.ie_start, slot.ie_end
+            same = [j for j, _ in seen.get((slot.ie_type, b - a), [])]
+            decode = f"dec{i}(data, {a}, {b})"
+            for j in same:
+                c = self.slots[j].ie_start
+                decode = (f"l{j} if data[{a}:{b}] == data[{c}:{c + b - a}] else {decode}")
+            lines.append(f"        l{i} = {decode}")
+            seen.setdefault((slot.ie_type, b - a), []).append((i, a))
+        lines += [
+            "        s = _new(Shaped)",
+            "        s.shape = shape",
+            f"        s.leaves = ({''.join(f'l{i}, ' for i in range(len(self.slots)))})",
+            "        s.sequence = _from(data[12:15], 'big')",
+            "        s._message = None",
+        ]
+        if self._checked:
+            lines.append("        s.message")
+        lines += ["    except Exception:", "        return None", "    return s"]
+        exec("\n".join(lines) + "\n", ns)
+        match: Callable[[bytes], Shaped | None] = ns["match"]
+        return match
 
     def field(self, shaped: Shaped, name: str) -> Any:
         """The top-level field ``name`` of ``shaped``'s message, without building it when
@@ -173,8 +212,14 @@ class Shaped:
         return message
 
     def field(self, name: str) -> Any:
-        """``message.<name>`` (see Shape.field)."""
-        return self.shape.field(self, name)
+        """``message.<name>`` (see Shape.field; inlined)."""
+        shape = self.shape
+        slot = shape._top_slots.get(name)
+        if slot is not None:
+            return self.leaves[slot]
+        if name in shape._edited:
+            return getattr(self.message, name)
+        return getattr(shape.message, name)
 
 
 class ShapeTable:
@@ -199,7 +244,7 @@ class ShapeTable:
         if shapes is None:
             return None
         for shape in shapes:
-            shaped = shape.match(data)
+            shaped = shape.matcher(data)
             if shaped is not None:
                 self.matched += 1
                 return shaped
@@ -217,8 +262,8 @@ class ShapeTable:
             return None
         shape = Shape(data, message, tuple(slots))
         try:  # its own request, rebuilt from its slots, must be the message decoded
-            itself = shape.match(data)
-            if itself is None or itself.message != message:
+            itself = shape.matcher(data)
+            if itself is None or itself.message != message or shape.match(data) is None:
                 return None
         except Exception:
             return None

@@ -343,7 +343,9 @@ class PfcpNode:
         if shapes is not None and mtype in SHAPED_TYPES:
             shaped = shapes.match(data)
             if shaped is not None:  # (its message is built if and when it is read)
-                self._check_recovery_of(addr, shaped.shape.message)  # (outside the slots)
+                stamp = shaped.shape.recovery_time_stamp
+                if stamp is not None:
+                    self._check_recovery(addr, stamp)
                 self._remember(key, None, now, data)
                 self._events.append(RequestReceived(addr, None, header, shaped))
                 return

@@ -154,7 +154,7 @@ class _Twins:
         template = self.templates.get(shaped.shape) if shaped is not None else None
         if template is not None:
             txn = self.ours.begin()
-            result = template.replay(_base(seid, message), shaped, txn)  # type: ignore[arg-type]
+            result = template.replay(seid, str(SMF), shaped, txn)  # type: ignore[arg-type]
             if result is not None:
                 self.replayed += 1
                 txn.commit()

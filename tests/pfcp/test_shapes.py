@@ -79,6 +79,8 @@ def test_a_match_is_what_the_decoder_makes_of_the_request(kw: dict[str, bool]) -
         assert shaped is not None
         assert shaped.message == decode_message(data)
         assert shaped.message.sequence == seq
+        reference = shape.match(data)  # (the matcher is straight-line code made from it)
+        assert reference is not None and reference.leaves == shaped.leaves
         for name in ("cp_f_seid", "fq_csid", "create_pdr", "node_id"):
             assert shaped.field(name) == getattr(decode_message(data), name)
     assert table.matched == 298
