@@ -38,14 +38,17 @@ from control.layout import (
     ONE_RULE_TAIL,
     TEID_INDEX_MASK,
     Counter,
+    Encap,
+    Far,
     MapName,
+    pack_far,
     pack_one_rule_head,
     pack_pdr_rule,
     pack_slot_key,
     zero_value,
 )
 from control.plan import MapOp, Phase, Plan
-from control.render import _rule_fields, install, owner_of, packed, pdr_keys
+from control.render import _rule_fields, install, packed, pdr_keys
 from control.session import (
     EMPTY,
     FarState,
@@ -75,6 +78,9 @@ _ZERO_FAR = zero_value(_FARS)
 _ZERO_QER = zero_value(_QERS)
 _ZERO_COUNTER = Counter().pack()
 _NO_V4 = bytes(4)
+_ENCAP_GTPU = int(Encap.GTPU_IPV4)
+_FARS_BY_RAW = cc._FARS_BY_RAW
+_new_far_value = fast_ctor(Far)
 _NO_V6 = bytes(8)
 _new_created = cc._new_created
 _new_op = partial(tuple.__new__, MapOp)
@@ -111,13 +117,14 @@ class _Pdr(NamedTuple):
 class _Far(NamedTuple):
     state: FarState
     ohc_slot: int  # -1: the template's forwarding and value
+    raw: bytes  # its value, packed (the template's: a FAR with a tunnel of its own packs its)
 
 
 class Template:
     """One shape's establishment, compiled (see the module docstring)."""
 
-    __slots__ = ("_ctx", "_fars", "_fast", "_fq_csids", "_n_far", "_n_pdr", "_pdrs", "_qers",
-                 "_remote", "_urr_map", "_urrs", "alloc")
+    __slots__ = ("_ctx", "_fars", "_fast", "_fq_csids", "_n_far", "_n_pdr", "_pdrs",
+                 "_qer_raws", "_qers", "_remote", "_urr_map", "_urrs", "alloc")
 
     def __init__(self, alloc: Allocator, pdrs: tuple[_Pdr, ...], fars: tuple[_Far, ...],
                  qers: tuple[QerState, ...], urrs: tuple[UrrState, ...], remote: int,
@@ -126,6 +133,7 @@ class Template:
         self._remote = remote  # the CP F-SEID's slot
         self._fq_csids = fq_csids  # (the FQ-CSIDs are outside the slots: the template's)
         self._pdrs, self._fars, self._qers, self._urrs = pdrs, fars, qers, urrs
+        self._qer_raws = [packed(q.value) for q in qers]
         self._ctx = cc._Ctx(alloc, alloc.begin(), 0)  # (_far_value reads its allocator only)
         self._fast = all(p.key_map is not None for p in pdrs)
         self._n_pdr, self._n_far = len(pdrs), len(fars)
@@ -158,8 +166,14 @@ class Template:
                 far_slots[path[0][1] or 0] = i
             else:
                 return None
-        fars = tuple(_Far(session.fars[cf.far_id], far_slots.get(j, -1))
+        fars = tuple(_Far(session.fars[cf.far_id], far_slots.get(j, -1),
+                          packed(session.fars[cf.far_id].value))
                      for j, cf in enumerate(message.create_far))
+        for far in fars:  # a tunnel of the fast path's kind: the value is packed here
+            value = far.state.value
+            if far.ohc_slot >= 0 and (value.encap != Encap.GTPU_IPV4
+                                      or far.state.forwarding is None):
+                return None
         qers = tuple(session.qers[cq.qer_id] for cq in message.create_qer)
         urrs = tuple(session.urrs[cu.urr_id] for cu in message.create_urr)
         far_ids = [f.state.far_id for f in fars]
@@ -198,7 +212,8 @@ class Template:
         template = cls(alloc, tuple(pdrs), fars, qers, urrs, remote, session.fq_csids)
         if template._fast:  # its own plan, built here, must be the one compiled
             states = list(session.pdrs.values())
-            ops = template._ops(states, [f.state for f in fars], qers, None, session.local_seid)
+            ops = template._ops(states, [f.state for f in fars], [f.raw for f in fars], qers,
+                                None, session.local_seid)
             if ops is None or ops != result.plan.ops:
                 template._fast = False
         return template
@@ -225,22 +240,32 @@ class Template:
         slots += [qer_slot() for _ in self._qers]
         far_flat: list[Any] = []  # the FARs' RuleMap: id, state, id, state...
         far_states: list[FarState] = []
+        far_raws: list[bytes] = []
         i = n_pdr
-        for f0, ohc_slot in self._fars:
+        for f0, ohc_slot, raw in self._fars:
             far_id = f0.far_id
             if ohc_slot < 0:
                 far = _new_far(far_id, slots[i], f0.apply_action, f0.forwarding, f0.value)
-            else:
+            else:  # compile._far_value, for the tunnel: only its TEID and address differ
                 ohc: OuterHeaderCreation = leaves[ohc_slot]
-                was = f0.forwarding
-                assert was is not None
+                was, t0 = f0.forwarding, f0.value
+                assert was is not None and ohc.ipv4 is not None
+                teid = ohc.teid or 0
                 fwd = _new_fwd(was.destination_interface, was.network_instance,
-                               int(ohc.description), ohc.teid or 0, ohc.ipv4, ohc.ipv6,
-                               ohc.port, was.tos)
-                value = cc._far_value(self._ctx, far_id, f0.apply_action, fwd)
+                               int(ohc.description), teid, ohc.ipv4, ohc.ipv6, ohc.port,
+                               was.tos)
+                raw = pack_far(int(t0.action), _ENCAP_GTPU, t0.tos, int(t0.dst_iface),
+                               teid.to_bytes(4, "big"),
+                               ohc.ipv4._ip.to_bytes(4, "big"),  # type: ignore[attr-defined]
+                               t0.local_v4._ip.to_bytes(4, "big"))  # type: ignore[attr-defined]
+                value = _FARS_BY_RAW.get(raw)
+                if value is None:
+                    value = cc._intern_far(raw, _new_far_value(
+                        t0.action, t0.encap, t0.tos, t0.dst_iface, teid, ohc.ipv4, t0.local_v4))
                 far = _new_far(far_id, slots[i], f0.apply_action, fwd, value)
             far_flat += (far_id, far)
             far_states.append(far)
+            far_raws.append(raw)
             i += 1
         qer_flat: list[Any] = []
         qer_states: list[QerState] = []
@@ -297,14 +322,14 @@ class Template:
         )
         ops = None
         if self._fast:
-            ops = self._ops(states, far_states, qer_states, txn, seid)
+            ops = self._ops(states, far_states, far_raws, qer_states, txn, seid)
         if ops is None:  # (dicts of its FARs and QERs, as install takes them)
             plan = install(new, txn, fars=dict(new.fars.items()), qers=dict(new.qers.items()))
         else:
             plan = Plan(ops, (), (), seid)
         return cc.Result(new, plan, tuple(created))
 
-    def _ops(self, states: list[PdrState], fars: list[FarState] | tuple[FarState, ...],
+    def _ops(self, states: list[PdrState], fars: list[FarState], far_raws: list[bytes],
              qers: list[QerState] | tuple[QerState, ...], txn: AllocTxn | None, seid: int
              ) -> tuple[MapOp, ...] | None:
         """What render.install writes for a session of this template's PDRs, built from the
@@ -337,17 +362,18 @@ class Template:
             return None
         ops: list[MapOp] = []
         append = ops.append
+        claim = txn.claim_key if txn is not None else None
         for name, key, value, prev in entries:
             assert name is not None
-            if txn is not None and not txn.claim_key(owner_of(name, key, value), seid):
+            # (render.owner_of: one of our TEIDs is owned as uplink_pdrs[TEID])
+            owner = (_UPLINK_MAP, value[4:8]) if name is _BY_TEID else (name, key)
+            if claim is not None and not claim(owner, seid):
                 raise KeyError(key)  # (the full compile answers it: Failed Rule ID and all)
             append(_new_op((name, key, value, prev, _PDR_PHASE)))
-        for far in fars:
-            append(_new_op((_FARS, pack_slot_key(far.slot), packed(far.value), _ZERO_FAR,
-                            _LEAF_WRITE)))
-        for qer in qers:
-            append(_new_op((_QERS, pack_slot_key(qer.slot), packed(qer.value), _ZERO_QER,
-                            _LEAF_WRITE)))
+        for far, raw in zip(fars, far_raws, strict=True):
+            append(_new_op((_FARS, pack_slot_key(far.slot), raw, _ZERO_FAR, _LEAF_WRITE)))
+        for qer, raw in zip(qers, self._qer_raws, strict=True):
+            append(_new_op((_QERS, pack_slot_key(qer.slot), raw, _ZERO_QER, _LEAF_WRITE)))
         for slot in sorted([pdr.slot for pdr in states]):
             append(_new_op((_PDR_STATS, pack_slot_key(slot), _ZERO_COUNTER, _ZERO_COUNTER,
                             _LEAF_WRITE)))
