@@ -38,15 +38,17 @@ PEER = ("192.0.2.9", 8805)
 
 
 def _request(seq: int, seid: int, ue: int, teid: int, gnb: int, *, extra: bool = False,
-             choose_ue: bool = False) -> bytes:
+             choose_ue: bool = False, split_ue: bool = False) -> bytes:
     """An establishment with every kind of slot: the CP F-SEID, a UE address (in two
     PDRs), an F-TEID the SMF chose, and the gNB's tunnel."""
     ue_ip = UeIpAddress(choose_v4=True) if choose_ue else UeIpAddress(
         ipv4=ipaddress.IPv4Address(ue))
     ul = CreatePdr(1, 10, Pdi(SourceInterface.ACCESS, local_f_teid=FTeid(teid=teid, ipv4=N3),
                               network_instance=NI, ue_ip_address=ue_ip), far_id=1)
-    dl = CreatePdr(2, 10, Pdi(SourceInterface.CORE, network_instance=NI,
-                              ue_ip_address=dataclasses.replace(ue_ip, is_destination=True)),
+    dl_ue = dataclasses.replace(ue_ip, is_destination=True)
+    if split_ue:  # (usually the same address: decoded once; here two)
+        dl_ue = dataclasses.replace(dl_ue, ipv4=ipaddress.IPv4Address(ue ^ 1))
+    dl = CreatePdr(2, 10, Pdi(SourceInterface.CORE, network_instance=NI, ue_ip_address=dl_ue),
                    far_id=2)
     fars = (
         CreateFar(1, ApplyAction.FORW, ForwardingParameters(DestinationInterface.CORE, NI)),
@@ -65,7 +67,7 @@ def _random(rng: random.Random, seq: int, **kw: bool) -> bytes:
                     rng.getrandbits(32), **kw)
 
 
-@pytest.mark.parametrize("kw", [{}, {"extra": True}, {"choose_ue": True}])
+@pytest.mark.parametrize("kw", [{}, {"extra": True}, {"choose_ue": True}, {"split_ue": True}])
 def test_a_match_is_what_the_decoder_makes_of_the_request(kw: dict[str, bool]) -> None:
     rng = random.Random(7)
     table = ShapeTable()
