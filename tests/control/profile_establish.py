@@ -13,7 +13,9 @@ through the real Agent handlers on uvloop (no sockets: datagrams go into the nod
 loop turn, as uvloop delivers them, and its output is drained), ``agent_mod`` and
 ``agent_del`` the same for a Modification (gNB FAR update) and a Deletion.
 ``--memory N`` holds N sessions in an agent and reports tracemalloc bytes per session.
-``--writer kernel`` (root) writes into the maps of build/xdp/upf.o.
+``--writer kernel`` (root) writes into the maps of build/xdp/upf.o. ``--no-templates``: the
+agent decodes and compiles every establishment in full (no control/template.py); the
+stages before ``agent`` always do.
 
 ``--instructions``: what the host's noise hides. The whole path (the Agent, with its PFCP
 messages counted as upf run counts them) runs under valgrind (cachegrind), once with 500
@@ -79,6 +81,7 @@ SMF = ipaddress.IPv4Address("127.0.0.9")
 # gNB tunnel already, one TEID per session (as on N9).
 SHAPES = ("open5gs", "smf-sim")
 SHAPE = "open5gs"
+TEMPLATES = True  # --no-templates: every establishment decoded and compiled in full
 
 
 @functools.cache
@@ -115,6 +118,7 @@ def deletion(i: int, seid: int) -> SessionDeletionRequest:
 def agent_config(n: int) -> AgentConfig:
     alloc = shapes.alloc_config(pdr_slots=2 * n + 16, far_slots=2 * n + 16, qer_slots=n + 16)
     return AgentConfig(node_id=ipaddress.IPv4Address("127.0.0.1"), alloc=alloc,
+                       templates=TEMPLATES,
                        listen=("127.0.0.1", 0), smf_allow=(ipaddress.IPv4Network("127.0.0.0/8"),),
                        heartbeat_interval=365 * 86400.0,
                        n4_address=ipaddress.IPv4Address("127.0.0.1"))
@@ -342,7 +346,7 @@ async def _ir_phase(phase: str, n: int) -> None:
 def _ir_count(phase: str, n: int) -> int:
     """Instructions of this tool's ``--ir-run`` child under cachegrind (hash seed fixed)."""
     argv = [sys.executable, "-m", "tests.control.profile_establish", "--shape", SHAPE,
-            "--ir-run", phase, str(n)]
+            *([] if TEMPLATES else ["--no-templates"]), "--ir-run", phase, str(n)]
     out = subprocess.run(
         ["valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null",
          *argv], capture_output=True, text=True, check=True,
@@ -363,7 +367,7 @@ def instructions() -> dict[str, Any]:
         counts = dict(zip(jobs, pool.map(lambda job: _ir_count(*job), jobs), strict=True))
     per = {phase: round((counts[(phase, IR_HIGH)] - counts[(phase, IR_LOW)])
                         / (IR_HIGH - IR_LOW)) for phase in ("establish", "modify", "delete")}
-    return {"shape": SHAPE, "requests": [IR_LOW, IR_HIGH],
+    return {"shape": SHAPE, "templates": TEMPLATES, "requests": [IR_LOW, IR_HIGH],
             "instructions_per_establishment": per["establish"],
             "instructions_per_modification": per["modify"],
             "instructions_per_deletion": per["delete"]}
@@ -381,10 +385,13 @@ def main(argv: list[str] | None = None) -> int:
                    help="runs; each stage reports its fastest (the machine is shared)")
     p.add_argument("--instructions", action="store_true",
                    help="instructions per request of each phase, under valgrind")
+    p.add_argument("--no-templates", action="store_true",
+                   help="the agent without establishment templates (control/template.py)")
     p.add_argument("--ir-run", nargs=2, metavar=("PHASE", "N"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
-    global SHAPE
+    global SHAPE, TEMPLATES
     SHAPE = args.shape
+    TEMPLATES = not args.no_templates
     if args.ir_run:
         uvloop.run(_ir_phase(args.ir_run[0], int(args.ir_run[1])))
         return 0
@@ -407,7 +414,7 @@ def main(argv: list[str] | None = None) -> int:
         out["memory"] = asyncio.run(memory(args.memory))
     print(json.dumps(out, indent=2))
     if st.profiler is not None:
-        pstats.Stats(st.profiler, stream=sys.stderr).sort_stats(os.environ.get("PROFILE_SORT", "tottime")).print_stats(int(os.environ.get("PROFILE_N", "35")))
+        pstats.Stats(st.profiler, stream=sys.stderr).sort_stats("tottime").print_stats(35)
     return 0
 
 
