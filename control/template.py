@@ -14,7 +14,7 @@ for each later request of the shape, builds the new session from it:
 - the plan from the new session (render.install, as compile.establish does).
 
 What depends on a slot's value is computed by the compiler's own code (a FAR's tunnel:
-``_forwarding`` and ``_far_value``; map keys and their owners: render). A request the
+the tunnel's value packed as ``_far_value`` packs it; map keys as render keys them). A request the
 template would get wrong is not replayed: an F-TEID with TEID 0, and whatever raises (a
 pool exhausted, a map key another session holds, more PDRs on one key than the fast path
 takes); its transaction is aborted and the request compiled in full, which answers it. tests/control/test_template.py checks replays against
@@ -123,7 +123,7 @@ class _Far(NamedTuple):
 class Template:
     """One shape's establishment, compiled (see the module docstring)."""
 
-    __slots__ = ("_ctx", "_fars", "_fast", "_fq_csids", "_n_far", "_n_pdr", "_pdrs",
+    __slots__ = ("_fars", "_fast", "_fq_csids", "_n_far", "_n_pdr", "_pdrs",
                  "_qer_raws", "_qers", "_remote", "_urr_map", "_urrs", "alloc")
 
     def __init__(self, alloc: Allocator, pdrs: tuple[_Pdr, ...], fars: tuple[_Far, ...],
@@ -134,7 +134,6 @@ class Template:
         self._fq_csids = fq_csids  # (the FQ-CSIDs are outside the slots: the template's)
         self._pdrs, self._fars, self._qers, self._urrs = pdrs, fars, qers, urrs
         self._qer_raws = [packed(q.value) for q in qers]
-        self._ctx = cc._Ctx(alloc, alloc.begin(), 0)  # (_far_value reads its allocator only)
         self._fast = all(p.key_map is not None for p in pdrs)
         self._n_pdr, self._n_far = len(pdrs), len(fars)
         # The URRs are the template's own (their state changes only as reports are sent).

@@ -179,16 +179,6 @@ class Shape:
         match: Callable[[bytes], Shaped | None] = ns["match"]
         return match
 
-    def field(self, shaped: Shaped, name: str) -> Any:
-        """The top-level field ``name`` of ``shaped``'s message, without building it when
-        the field is a slot's IE or outside every slot."""
-        slot = self._top_slots.get(name)
-        if slot is not None:
-            return shaped.leaves[slot]
-        if name in self._edited:
-            return getattr(shaped.message, name)
-        return getattr(self.message, name)
-
 
 class Shaped:
     """A request recognised as ``shape``: the decoded IE of each of the shape's slots
@@ -212,7 +202,8 @@ class Shaped:
         return message
 
     def field(self, name: str) -> Any:
-        """``message.<name>`` (see Shape.field; inlined)."""
+        """The top-level field ``name`` of the message, without building it when the field is
+        a slot's IE or outside every slot."""
         shape = self.shape
         slot = shape._top_slots.get(name)
         if slot is not None:
